@@ -1,0 +1,256 @@
+/*
+ * smallmind.h — the one public header of SmallMind.
+ *
+ * SmallMind trains and runs small GPT-style transformers on CPUs inside a fixed memory budget.
+ * A model is a static dataflow graph: build it (this header's builder functions, a graph file, or a
+ * template), turn it into a plan (every tensor at a fixed offset in an arena), then run the plan.
+ *
+ * Conventions: every fallible function returns sm_status; on failure sm_last_error() gives a message
+ * naming the tensor, node, file or line involved and what to do. The library never prints, aborts or
+ * exits. Handles are opaque. Tensors are small integer ids (sm_tensor) valid in the graph that made them.
+ */
+#ifndef SMALLMIND_H
+#define SMALLMIND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SM_VERSION_MAJOR 0
+#define SM_VERSION_MINOR 1
+#define SM_VERSION_PATCH 0
+#define SM_VERSION_STRING "0.1.0"
+
+/* ---- status ------------------------------------------------------------------------------------ */
+
+typedef enum sm_status {
+    SM_OK = 0,
+    SM_ERR_INVALID_ARG,   /* a bad argument: null handle, unknown tensor id, bad attribute */
+    SM_ERR_SHAPE,         /* shapes or types do not fit the op */
+    SM_ERR_NOMEM,         /* an allocation failed */
+    SM_ERR_IO,            /* a file could not be read or written */
+    SM_ERR_FORMAT,        /* a file is malformed, truncated, corrupt or of the wrong version */
+    SM_ERR_BUDGET,        /* the plan does not fit the memory budget */
+    SM_ERR_UNSUPPORTED,   /* valid, but not supported by this build or op */
+    SM_ERR_STATE,         /* called in the wrong state (e.g. running before the inputs are set) */
+    SM_ERR_INTERRUPTED,   /* stopped on request (e.g. SIGINT), after leaving everything consistent */
+    SM_ERR_INTERNAL       /* a bug in SmallMind: please report it with the message */
+} sm_status;
+
+/* The message of the last error on this thread ("" if none). Valid until the next failing call. */
+const char *sm_last_error(void);
+/* A short constant name for a status ("SM_ERR_SHAPE"). */
+const char *sm_status_name(sm_status s);
+
+/* ---- types ------------------------------------------------------------------------------------- */
+
+#define SM_MAX_DIMS 4
+#define SM_MAX_INPUTS 8
+#define SM_NAME_MAX 64
+
+typedef enum sm_dtype { SM_F32 = 0, SM_F16, SM_BF16, SM_I32, SM_DTYPE_COUNT } sm_dtype;
+
+typedef enum sm_role {
+    SM_ROLE_INPUT = 0,    /* fed by the caller before each run (token ids, targets, hyperparameters) */
+    SM_ROLE_PARAM,        /* a weight: persists across runs */
+    SM_ROLE_ACTIVATION,   /* produced and consumed inside a run */
+    SM_ROLE_OUTPUT,       /* produced by a run and kept for the caller to read */
+    SM_ROLE_GRAD,         /* gradient of a parameter */
+    SM_ROLE_OPTIM,        /* optimizer state (AdamW moments): persists across runs */
+    SM_ROLE_KV,           /* attention key/value cache */
+    SM_ROLE_COUNT
+} sm_role;
+
+/* How a parameter is initialised by sm_runtime_init_params. */
+typedef enum sm_init { SM_INIT_ZEROS = 0, SM_INIT_ONES, SM_INIT_NORMAL } sm_init;
+
+typedef int32_t sm_tensor;   /* tensor id inside one graph; SM_NO_TENSOR for "none" */
+#define SM_NO_TENSOR ((sm_tensor)-1)
+
+const char *sm_dtype_name(sm_dtype t);
+size_t sm_dtype_size(sm_dtype t);
+const char *sm_role_name(sm_role r);
+
+/* ---- ops --------------------------------------------------------------------------------------- */
+
+/* Every op of the op table. The attributes each takes are named in the table (sm_op_attr_name);
+ * the builder wrappers below set them for you. Shapes are written outermost first: [B, T, C]. */
+typedef enum sm_op_kind {
+    SM_OP_EMBEDDING = 0,  /* (ids i32 [...], table [V,C]) -> [..., C] */
+    SM_OP_ADD,            /* (a, b) -> a + b; b's shape equals a's trailing dims (broadcast) */
+    SM_OP_MUL,            /* (a, b) -> a * b; same broadcast rule as add */
+    SM_OP_SCALE,          /* (a; s) -> s * a */
+    SM_OP_MATMUL,         /* (a [..,M,K], b [..,K,N] or [K,N]; trans_a, trans_b) -> [..,M,N] */
+    SM_OP_LINEAR,         /* (x [..,K], w [N,K], b [N]?) -> x·wᵀ + b  [..,N] */
+    SM_OP_LAYERNORM,      /* (x [..,C], w [C], b [C]; eps) */
+    SM_OP_RMSNORM,        /* (x [..,C], w [C]; eps) */
+    SM_OP_GELU,           /* tanh approximation */
+    SM_OP_SILU,
+    SM_OP_SOFTMAX,        /* along the last dim */
+    SM_OP_ATTENTION,      /* (qkv [B,T,3C]; n_head, span) -> [B,T,C], causal; span>0 = sliding window */
+    SM_OP_ROPE,           /* (qkv [B,T,3C]; n_head, base, inverse) rotary positions on q and k */
+    SM_OP_RESHAPE,        /* (x; d0..d3) view with a new shape of the same element count */
+    SM_OP_PERMUTE,        /* (x; p0..p3) copy with permuted dims */
+    SM_OP_SLICE,          /* (x; axis, start, len) copy of a range along one axis */
+    SM_OP_CONCAT,         /* (x1..xn; axis) */
+    SM_OP_SUM,            /* (x; axis) axis = -1 sums everything to [1] */
+    SM_OP_MEAN,           /* (x; axis) */
+    SM_OP_CROSS_ENTROPY,  /* (logits [..,V], targets i32 [..]) -> [1] mean loss, softmax fused */
+    SM_OP_CAST,           /* (x; dtype) storage type conversion */
+    /* ops appended by later passes (backward rules, optimizer) go below this line */
+    SM_OP_COUNT
+} sm_op_kind;
+
+/* Attribute values of a node: the op table names what each slot means for an op. */
+#define SM_MAX_IATTRS 6
+#define SM_MAX_FATTRS 2
+typedef struct sm_attrs {
+    int64_t i[SM_MAX_IATTRS];
+    float f[SM_MAX_FATTRS];
+} sm_attrs;
+
+const char *sm_op_name(sm_op_kind op);
+/* Looks an op up by name ("layernorm"); SM_ERR_INVALID_ARG if there is none. */
+sm_status sm_op_lookup(const char *name, sm_op_kind *out);
+/* Name of integer attribute slot `slot` of `op` (NULL if unused), and of float slot `slot`. */
+const char *sm_op_iattr_name(sm_op_kind op, int slot);
+const char *sm_op_fattr_name(sm_op_kind op, int slot);
+/* The attribute defaults of an op (what the table says when an attribute is not given). */
+sm_attrs sm_op_default_attrs(sm_op_kind op);
+
+/* ---- graph ------------------------------------------------------------------------------------- */
+
+typedef struct sm_graph sm_graph;
+
+sm_status sm_graph_create(sm_graph **out);
+void sm_graph_free(sm_graph *g);
+
+/* Leaves. Names are unique within a graph (up to SM_NAME_MAX-1 bytes). */
+sm_status sm_graph_input(sm_graph *g, const char *name, sm_dtype dtype, int ndim, const int64_t *shape,
+                         sm_tensor *out);
+sm_status sm_graph_param(sm_graph *g, const char *name, sm_dtype dtype, int ndim, const int64_t *shape,
+                         sm_init init, float init_std, sm_tensor *out);
+
+/* The generic node builder: every op, by kind, with explicit attributes. name may be NULL (a name
+ * like "gelu_12" is made). Shape errors name the node and both shapes. */
+sm_status sm_graph_op(sm_graph *g, sm_op_kind op, const sm_tensor *inputs, int n_inputs,
+                      const sm_attrs *attrs, const char *name, sm_tensor *out);
+
+/* Marks t as a graph output (kept after a run) / as the scalar loss of a training graph. */
+sm_status sm_graph_mark_output(sm_graph *g, sm_tensor t);
+sm_status sm_graph_set_loss(sm_graph *g, sm_tensor t);
+sm_status sm_graph_set_trainable(sm_graph *g, sm_tensor param, int trainable);
+
+/* Queries. */
+int sm_graph_tensor_count(const sm_graph *g);
+int sm_graph_node_count(const sm_graph *g);
+sm_status sm_graph_find(const sm_graph *g, const char *name, sm_tensor *out);
+sm_status sm_tensor_info(const sm_graph *g, sm_tensor t, const char **name, sm_dtype *dtype, sm_role *role,
+                         int *ndim, int64_t shape[SM_MAX_DIMS]);
+int64_t sm_tensor_numel(const sm_graph *g, sm_tensor t);   /* -1 for a bad id */
+sm_tensor sm_graph_loss(const sm_graph *g);                 /* SM_NO_TENSOR if none */
+
+/* Builder wrappers: one per op, same rules as sm_graph_op. name may be NULL. */
+sm_status sm_embedding(sm_graph *g, sm_tensor ids, sm_tensor table, const char *name, sm_tensor *out);
+sm_status sm_add(sm_graph *g, sm_tensor a, sm_tensor b, const char *name, sm_tensor *out);
+sm_status sm_mul(sm_graph *g, sm_tensor a, sm_tensor b, const char *name, sm_tensor *out);
+sm_status sm_scale(sm_graph *g, sm_tensor a, float s, const char *name, sm_tensor *out);
+sm_status sm_matmul(sm_graph *g, sm_tensor a, sm_tensor b, int trans_a, int trans_b, const char *name,
+                    sm_tensor *out);
+sm_status sm_linear(sm_graph *g, sm_tensor x, sm_tensor w, sm_tensor b /* or SM_NO_TENSOR */,
+                    const char *name, sm_tensor *out);
+sm_status sm_layernorm(sm_graph *g, sm_tensor x, sm_tensor w, sm_tensor b, float eps, const char *name,
+                       sm_tensor *out);
+sm_status sm_rmsnorm(sm_graph *g, sm_tensor x, sm_tensor w, float eps, const char *name, sm_tensor *out);
+sm_status sm_gelu(sm_graph *g, sm_tensor x, const char *name, sm_tensor *out);
+sm_status sm_silu(sm_graph *g, sm_tensor x, const char *name, sm_tensor *out);
+sm_status sm_softmax(sm_graph *g, sm_tensor x, const char *name, sm_tensor *out);
+sm_status sm_attention(sm_graph *g, sm_tensor qkv, int n_head, int span, const char *name, sm_tensor *out);
+sm_status sm_rope(sm_graph *g, sm_tensor qkv, int n_head, float base, const char *name, sm_tensor *out);
+sm_status sm_reshape(sm_graph *g, sm_tensor x, int ndim, const int64_t *shape, const char *name,
+                     sm_tensor *out);
+sm_status sm_permute(sm_graph *g, sm_tensor x, const int *perm, const char *name, sm_tensor *out);
+sm_status sm_transpose(sm_graph *g, sm_tensor x, int dim0, int dim1, const char *name, sm_tensor *out);
+sm_status sm_slice(sm_graph *g, sm_tensor x, int axis, int64_t start, int64_t len, const char *name,
+                   sm_tensor *out);
+sm_status sm_concat(sm_graph *g, const sm_tensor *xs, int n, int axis, const char *name, sm_tensor *out);
+sm_status sm_sum(sm_graph *g, sm_tensor x, int axis, const char *name, sm_tensor *out);
+sm_status sm_mean(sm_graph *g, sm_tensor x, int axis, const char *name, sm_tensor *out);
+sm_status sm_cross_entropy(sm_graph *g, sm_tensor logits, sm_tensor targets, const char *name,
+                           sm_tensor *out);
+sm_status sm_cast(sm_graph *g, sm_tensor x, sm_dtype to, const char *name, sm_tensor *out);
+
+/* ---- plan -------------------------------------------------------------------------------------- */
+
+typedef struct sm_plan sm_plan;
+
+typedef enum sm_plan_strategy {
+    SM_PLAN_NAIVE = 0,    /* every tensor in its own range, nothing reused: the baseline */
+    SM_PLAN_PACKED        /* lifetimes + offset assignment: the smallest arenas found */
+} sm_plan_strategy;
+
+typedef struct sm_plan_options {
+    sm_plan_strategy strategy;
+    int n_threads;        /* threads the plan sizes per-thread workspace for; 0 = OpenMP's default */
+    uint64_t budget;      /* bytes; 0 = no budget */
+} sm_plan_options;
+
+void sm_plan_options_default(sm_plan_options *o);
+sm_status sm_plan_create(const sm_graph *g, const sm_plan_options *opts, sm_plan **out);
+void sm_plan_free(sm_plan *p);
+uint64_t sm_plan_total_bytes(const sm_plan *p);   /* sum of all arena sizes */
+double sm_plan_flops(const sm_plan *p);           /* FLOPs of one run */
+
+/* ---- runtime ----------------------------------------------------------------------------------- */
+
+typedef struct sm_runtime sm_runtime;
+
+/* Allocates the arenas the plan names; the plan must have been made for this graph. The graph and
+ * plan must outlive the runtime. */
+sm_status sm_runtime_create(const sm_graph *g, const sm_plan *p, sm_runtime **out);
+void sm_runtime_free(sm_runtime *rt);
+sm_status sm_runtime_set_threads(sm_runtime *rt, int n_threads);   /* 0 = OpenMP's default */
+/* Initialises every parameter by its sm_init rule, deterministically from seed. */
+sm_status sm_runtime_init_params(sm_runtime *rt, uint64_t seed);
+/* Copies bytes in/out of a tensor; bytes must equal the tensor's size. */
+sm_status sm_runtime_set(sm_runtime *rt, sm_tensor t, const void *src, size_t bytes);
+sm_status sm_runtime_get(const sm_runtime *rt, sm_tensor t, void *dst, size_t bytes);
+/* Direct pointer to a tensor's storage (valid until the runtime is freed; contents of activations
+ * are only meaningful while they are live). */
+sm_status sm_runtime_data(sm_runtime *rt, sm_tensor t, void **ptr);
+/* Runs every node of the plan once, in plan order, in one OpenMP parallel region. */
+sm_status sm_runtime_run(sm_runtime *rt);
+
+/* ---- GPT template ------------------------------------------------------------------------------ */
+
+typedef struct sm_gpt_config {
+    int vocab;            /* V */
+    int context;          /* maximum sequence length (learned positions) */
+    int n_layer;          /* L */
+    int n_head;           /* H */
+    int n_embd;           /* C */
+    int mlp_ratio;        /* hidden = mlp_ratio * C; 4 for GPT-2 */
+    int tied_embeddings;  /* lm head reuses the token embedding */
+    int batch;            /* B for this instance */
+    int seq;              /* T for this instance (<= context) */
+    int with_loss;        /* add a targets input and the cross-entropy loss */
+} sm_gpt_config;
+
+typedef struct sm_gpt_tensors {
+    sm_tensor tokens;     /* input  i32 [B,T] */
+    sm_tensor targets;    /* input  i32 [B,T] (SM_NO_TENSOR without loss) */
+    sm_tensor logits;     /* output f32 [B,T,V] */
+    sm_tensor loss;       /* output f32 [1]   (SM_NO_TENSOR without loss) */
+} sm_gpt_tensors;
+
+/* Defaults: the demo model (byte-level, L=6, C=384, H=6, T=256, B=8). */
+void sm_gpt_config_default(sm_gpt_config *c);
+sm_status sm_gpt_build(sm_graph *g, const sm_gpt_config *c, sm_gpt_tensors *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SMALLMIND_H */

@@ -1,0 +1,63 @@
+/* op.h — the op table: one row per op. Adding an op means one row (in its own ops/<name>.c), its
+ * kernels, its backward rule, its reference implementation and its tests; nothing else switches on
+ * the op kind. */
+#ifndef SM_OP_H
+#define SM_OP_H
+
+#include "../graph/graph.h"
+
+/* What a kernel sees of one node: its tensors' records and their storage. */
+typedef struct sm_kernel_args {
+    const sm_node *node;
+    const sm_tensor_rec *out;
+    void *y;
+    int n_in;
+    const sm_tensor_rec *in[SM_MAX_INPUTS];
+    const void *x[SM_MAX_INPUTS];
+    void *work;                /* scratch: work_bytes per thread, thread i at work + i*work_bytes */
+    size_t work_bytes;
+} sm_kernel_args;
+
+/* Forward kernel: called by EVERY thread of the executor's parallel region at once; it splits the
+ * work with orphaned `#pragma omp for schedule(static)` loops (or omp_get_thread_num()) and must
+ * give bitwise the same result for any thread count (fixed reduction order per output element).
+ * Reference kernel: plain serial C, called by one thread outside any parallel region; it is the
+ * independent implementation the tests compare the forward kernel against. */
+typedef void (*sm_kernel_fn)(const sm_kernel_args *a);
+
+/* Shape rule: validates the inputs of node n (already in g) and fills out->ndim, ne and dtype.
+ * Errors name the node (out->name) and the offending shapes. */
+typedef sm_status (*sm_shape_fn)(const sm_graph *g, const sm_node *n, sm_tensor_rec *out);
+
+/* Backward rule: given the node and the gradient of its output (gy), appends nodes to g that compute
+ * the gradient of each input i for which need[i] is true, storing the tensor ids in gx[i]
+ * (SM_NO_TENSOR where not needed or not differentiable). */
+typedef sm_status (*sm_backward_fn)(sm_graph *g, int node, sm_tensor gy, const bool need[SM_MAX_INPUTS],
+                                    sm_tensor gx[SM_MAX_INPUTS]);
+
+typedef struct sm_op_def {
+    const char *name;
+    int min_in, max_in;                        /* arity */
+    const char *iattr[SM_MAX_IATTRS];          /* names of the integer attributes (NULL = unused) */
+    int64_t iattr_default[SM_MAX_IATTRS];
+    const char *fattr[SM_MAX_FATTRS];          /* names of the float attributes */
+    float fattr_default[SM_MAX_FATTRS];
+    sm_shape_fn shape;
+    double (*flops)(const sm_graph *g, const sm_node *n);
+    /* per-thread scratch bytes the forward kernel needs (NULL = none) */
+    size_t (*workspace)(const sm_graph *g, const sm_node *n);
+    bool is_view;      /* output aliases input 0's storage (same bytes, other shape) */
+    bool inplace;      /* output may take input 0's storage if input 0 dies here (same size/type) */
+    sm_kernel_fn forward;
+    sm_kernel_fn reference;
+    sm_backward_fn backward;                   /* NULL = not differentiable */
+} sm_op_def;
+
+/* The row of an op (never NULL for a valid kind). */
+const sm_op_def *sm_op_def_get(sm_op_kind op);
+
+/* Shared shape helpers for rows. */
+sm_status sm_shape_same_as_in0(const sm_graph *g, const sm_node *n, sm_tensor_rec *out);
+double sm_flops_per_out_elem(const sm_graph *g, const sm_node *n, double per_elem);
+
+#endif
