@@ -59,5 +59,7 @@ const sm_op_def *sm_op_def_get(sm_op_kind op);
 /* Shared shape helpers for rows. */
 sm_status sm_shape_same_as_in0(const sm_graph *g, const sm_node *n, sm_tensor_rec *out);
 double sm_flops_per_out_elem(const sm_graph *g, const sm_node *n, double per_elem);
+/* SM_ERR_SHAPE naming the node unless input i is f32. */
+sm_status sm_shape_check_f32(const sm_graph *g, const sm_node *n, const sm_tensor_rec *out, int i);
 
 #endif

@@ -1,15 +1,35 @@
-/* smallmind — the command-line tool (commands are added by frontends/cli/cmd_*.c). */
+/* smallmind — the command-line tool: a table of commands, each in frontends/cli/cmd_<name>.c. */
 #include <stdio.h>
 #include <string.h>
 
-#include "smallmind.h"
+#include "cli.h"
+
+static const sm_cmd commands[] = {
+    {"demo", "train-free smoke run of the default model: forward pass, loss and timing", sm_cmd_demo},
+    {"forward", "run the forward pass of a model on random tokens and print loss and timing", sm_cmd_forward},
+};
+static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: smallmind <command> [options]   (smallmind <command> --help for its options)\n\ncommands:\n");
+    for (int i = 0; i < n_commands; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nmodels: %s\n", sm_cli_templates_help());
+}
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
         printf("smallmind %s\n", SM_VERSION_STRING);
         return 0;
     }
-    fprintf(stderr, "usage: smallmind <command> [options]\n");
+    for (int i = 0; i < n_commands; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "smallmind: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
     return 2;
 }

@@ -1,0 +1,49 @@
+/* cli.h — what the smallmind commands share: the command table entries, model selection and
+ * small option-parsing helpers. */
+#ifndef SM_CLI_H
+#define SM_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "smallmind.h"
+
+/* Every command: argv[0] is the command name. Returns the process exit status:
+ * 0 ok, 1 failure (message printed), 2 usage error. */
+typedef int (*sm_cmd_fn)(int argc, char **argv);
+typedef struct sm_cmd {
+    const char *name;
+    const char *summary;
+    sm_cmd_fn run;
+} sm_cmd;
+
+int sm_cmd_demo(int argc, char **argv);
+int sm_cmd_forward(int argc, char **argv);
+
+/* A model as the user names it on the command line: a built-in template ("gpt", "gpt-tiny",
+ * "gpt2") or a graph file, with B, T and whether to build the training graph. */
+typedef struct sm_model_spec {
+    const char *name;     /* template name or graph-file path */
+    int batch, seq;       /* 0 = the model's default */
+    bool training;        /* append backward + optimizer */
+    const char *defines[32];  /* "-D KEY=VALUE" overrides for graph files */
+    int n_defines;
+} sm_model_spec;
+
+typedef struct sm_model {
+    sm_graph *g;
+    sm_gpt_config gpt;    /* for templates */
+    sm_gpt_tensors io;    /* tokens/targets/logits/loss */
+} sm_model;
+
+/* Lists the built-in templates into a string for --help. */
+const char *sm_cli_templates_help(void);
+sm_status sm_model_load(const sm_model_spec *spec, sm_model *m);
+void sm_model_free(sm_model *m);
+
+/* Prints "smallmind <cmd>: <message>" to stderr and returns 1. */
+int sm_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses a positive integer option value; prints a usage error naming the option on failure. */
+bool sm_cli_int(const char *cmd, const char *opt, const char *val, long long min, long long max, long long *out);
+
+#endif

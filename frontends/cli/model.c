@@ -1,0 +1,56 @@
+/* model.c — turning a model name from the command line into a graph: built-in templates here; graph
+ * files are loaded by the graph-file frontend. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../../graph/error.h"
+#include "cli.h"
+
+typedef struct {
+    const char *name;
+    const char *about;
+    sm_gpt_config cfg;
+} template_row;
+
+/*                                 V      ctx   L   H   C    mlp tied B  T    loss */
+static const template_row templates[] = {
+    {"gpt", "byte-level GPT, L=6 C=384 H=6 (config c)", {256, 256, 6, 6, 384, 4, 1, 8, 256, 1}},
+    {"gpt-tiny", "byte-level GPT, L=2 C=64 H=2, for tests", {256, 64, 2, 2, 64, 4, 1, 2, 64, 1}},
+    {"gpt2", "GPT-2 124M shape, L=12 C=768 H=12 V=50257", {50257, 1024, 12, 12, 768, 4, 1, 4, 64, 1}},
+};
+
+const char *sm_cli_templates_help(void)
+{
+    static char buf[512];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof templates / sizeof templates[0]; i++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s (%s)", i ? ", " : "", templates[i].name,
+                              templates[i].about);
+    return buf;
+}
+
+sm_status sm_model_load(const sm_model_spec *spec, sm_model *m)
+{
+    memset(m, 0, sizeof *m);
+    for (size_t i = 0; i < sizeof templates / sizeof templates[0]; i++) {
+        if (strcmp(spec->name, templates[i].name)) continue;
+        m->gpt = templates[i].cfg;
+        if (spec->batch) m->gpt.batch = spec->batch;
+        if (spec->seq) {
+            m->gpt.seq = spec->seq;
+            if (m->gpt.context < spec->seq) m->gpt.context = spec->seq;
+        }
+        sm_status s = sm_graph_create(&m->g);
+        if (!s) s = sm_gpt_build(m->g, &m->gpt, &m->io);
+        if (s) sm_model_free(m);
+        return s;
+    }
+    return sm_error(SM_ERR_INVALID_ARG, "unknown model '%s': give a template (%s) or a graph file", spec->name,
+                    sm_cli_templates_help());
+}
+
+void sm_model_free(sm_model *m)
+{
+    sm_graph_free(m->g);
+    m->g = NULL;
+}

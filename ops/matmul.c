@@ -1,0 +1,164 @@
+/* matmul.c — matmul and linear, both on the blocked gemm (gemm.c).
+ *   matmul: a [..., M, K] (or [..., K, M] with trans_a), b [..., K, N] (or [..., N, K] with trans_b)
+ *           -> [..., M, N]; b may also be 2-D and is then shared by every batch.
+ *   linear: x [..., K], w [N, K], bias [N] (optional) -> x·wᵀ + bias  [..., N]  (PyTorch's layout) */
+#include <string.h>
+
+#include "../graph/error.h"
+#include "gemm.h"
+#include "rows.h"
+
+/* ---- matmul ---- */
+
+static void mm_dims(const sm_tensor_rec *a, const sm_tensor_rec *b, const sm_attrs *at, int64_t *M, int64_t *N,
+                    int64_t *K, int64_t *Kb)
+{
+    int64_t ar = a->ne[a->ndim - 2], ac = a->ne[a->ndim - 1];
+    int64_t br = b->ne[b->ndim - 2], bc = b->ne[b->ndim - 1];
+    *M = at->i[0] ? ac : ar;
+    *K = at->i[0] ? ar : ac;
+    *Kb = at->i[1] ? bc : br;
+    *N = at->i[1] ? br : bc;
+}
+
+static sm_status shape_matmul(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
+{
+    const sm_tensor_rec *a = &g->t[n->in[0]], *b = &g->t[n->in[1]];
+    char sa[64], sb[64];
+    sm_status s = sm_shape_check_f32(g, n, out, 0);
+    if (!s) s = sm_shape_check_f32(g, n, out, 1);
+    if (s) return s;
+    if (a->ndim < 2 || b->ndim < 2)
+        return sm_error(SM_ERR_SHAPE, "node '%s': matmul needs inputs of at least 2 dims, got '%s' %s and '%s' %s",
+                        out->name, a->name, sm_shape_str(a, sa, sizeof sa), b->name, sm_shape_str(b, sb, sizeof sb));
+    int64_t M, N, K, Kb;
+    mm_dims(a, b, &n->attrs, &M, &N, &K, &Kb);
+    bool batch_ok = b->ndim == 2 || b->ndim == a->ndim;
+    for (int i = 0; batch_ok && b->ndim > 2 && i < a->ndim - 2; i++) batch_ok = a->ne[i] == b->ne[i];
+    if (K != Kb || !batch_ok)
+        return sm_error(SM_ERR_SHAPE,
+                        "node '%s': matmul of '%s' %s%s and '%s' %s%s: %s", out->name, a->name,
+                        sm_shape_str(a, sa, sizeof sa), n->attrs.i[0] ? "ᵀ" : "", b->name,
+                        sm_shape_str(b, sb, sizeof sb), n->attrs.i[1] ? "ᵀ" : "",
+                        K != Kb ? "inner dims differ" : "batch dims differ (b may also be 2-D)");
+    out->ndim = a->ndim;
+    memcpy(out->ne, a->ne, sizeof out->ne);
+    out->ne[a->ndim - 2] = M;
+    out->ne[a->ndim - 1] = N;
+    out->dtype = SM_F32;
+    return SM_OK;
+}
+
+typedef void (*gemm_fn)(const sm_kernel_args *k, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
+                        int64_t lda, const float *B, int64_t ldb, float *C);
+
+static void gemm_team(const sm_kernel_args *k, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
+                      int64_t lda, const float *B, int64_t ldb, float *C)
+{
+    sm_gemm_f32(ta, tb, M, N, K, A, lda, B, ldb, 0.0f, C, N, k->work);
+}
+
+static void gemm_serial(const sm_kernel_args *k, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
+                        int64_t lda, const float *B, int64_t ldb, float *C)
+{
+    (void)k;
+    sm_gemm_f32_ref(ta, tb, M, N, K, A, lda, B, ldb, 0.0f, C, N);
+}
+
+/* One gemm per batch; every thread walks the batches together (gemm is a team call). */
+static void matmul_run(const sm_kernel_args *k, gemm_fn gemm)
+{
+    const sm_tensor_rec *a = k->in[0], *b = k->in[1];
+    int ta = (int)k->node->attrs.i[0], tb = (int)k->node->attrs.i[1];
+    int64_t M, N, K, Kb;
+    mm_dims(a, b, &k->node->attrs, &M, &N, &K, &Kb);
+    int64_t batches = sm_rec_numel(a) / (M * K);
+    int64_t lda = ta ? M : K, ldb = tb ? K : N;
+    for (int64_t i = 0; i < batches; i++) {
+        const float *A = (const float *)k->x[0] + i * M * K;
+        const float *B = (const float *)k->x[1] + (b->ndim == 2 ? 0 : i * K * N);
+        gemm(k, ta, tb, M, N, K, A, lda, B, ldb, (float *)k->y + i * M * N);
+    }
+}
+
+static void matmul_forward(const sm_kernel_args *k) { matmul_run(k, gemm_team); }
+static void matmul_reference(const sm_kernel_args *k) { matmul_run(k, gemm_serial); }
+
+static double flops_matmul(const sm_graph *g, const sm_node *n)
+{
+    const sm_tensor_rec *a = &g->t[n->in[0]], *b = &g->t[n->in[1]];
+    int64_t M, N, K, Kb;
+    mm_dims(a, b, &n->attrs, &M, &N, &K, &Kb);
+    return 2.0 * (double)sm_rec_numel(&g->t[n->out]) * (double)K;
+}
+
+static size_t work_gemm(const sm_graph *g, const sm_node *n)
+{
+    (void)g, (void)n;
+    return sm_gemm_workspace();
+}
+
+const sm_op_def sm_op_matmul = {
+    .name = "matmul", .min_in = 2, .max_in = 2, .iattr = {"trans_a", "trans_b"},
+    .shape = shape_matmul, .flops = flops_matmul, .workspace = work_gemm,
+    .forward = matmul_forward, .reference = matmul_reference,
+};
+
+/* ---- linear ---- */
+
+static sm_status shape_linear(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
+{
+    const sm_tensor_rec *x = &g->t[n->in[0]], *w = &g->t[n->in[1]];
+    char sx[64], sw[64];
+    for (int i = 0; i < n->n_in; i++) {
+        sm_status s = sm_shape_check_f32(g, n, out, i);
+        if (s) return s;
+    }
+    if (w->ndim != 2 || w->ne[1] != x->ne[x->ndim - 1])
+        return sm_error(SM_ERR_SHAPE, "node '%s': linear of '%s' %s with weight '%s' %s: the weight must be "
+                        "[N, %lld] (out features, in features)", out->name, x->name, sm_shape_str(x, sx, sizeof sx),
+                        w->name, sm_shape_str(w, sw, sizeof sw), (long long)x->ne[x->ndim - 1]);
+    if (n->n_in == 3) {
+        const sm_tensor_rec *b = &g->t[n->in[2]];
+        if (b->ndim != 1 || b->ne[0] != w->ne[0])
+            return sm_error(SM_ERR_SHAPE, "node '%s': linear bias '%s' is %s; it must be [%lld]", out->name,
+                            b->name, sm_shape_str(b, sx, sizeof sx), (long long)w->ne[0]);
+    }
+    sm_shape_same_as_in0(g, n, out);
+    out->ne[x->ndim - 1] = w->ne[0];
+    return SM_OK;
+}
+
+/* y [M,N] = x [M,K] · w [N,K]ᵀ + bias [N]: bias first (if any), then gemm accumulates onto it. */
+static void linear_run(const sm_kernel_args *k, bool team)
+{
+    const float *x = k->x[0], *w = k->x[1], *bias = k->n_in == 3 ? k->x[2] : NULL;
+    float *y = k->y;
+    int64_t N = k->in[1]->ne[0], K = k->in[1]->ne[1], M = sm_rec_numel(k->in[0]) / K;
+    if (!bias) {
+        if (team) sm_gemm_f32(0, 1, M, N, K, x, K, w, K, 0.0f, y, N, k->work);
+        else sm_gemm_f32_ref(0, 1, M, N, K, x, K, w, K, 0.0f, y, N);
+        return;
+    }
+    if (team) {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < M; i++) memcpy(y + i * N, bias, (size_t)N * sizeof *y);
+        sm_gemm_f32(0, 1, M, N, K, x, K, w, K, 1.0f, y, N, k->work);
+    } else {
+        for (int64_t i = 0; i < M; i++) memcpy(y + i * N, bias, (size_t)N * sizeof *y);
+        sm_gemm_f32_ref(0, 1, M, N, K, x, K, w, K, 1.0f, y, N);
+    }
+}
+
+static void linear_forward(const sm_kernel_args *k) { linear_run(k, true); }
+static void linear_reference(const sm_kernel_args *k) { linear_run(k, false); }
+
+static double flops_linear(const sm_graph *g, const sm_node *n)
+{
+    return 2.0 * (double)sm_rec_numel(&g->t[n->out]) * (double)g->t[n->in[1]].ne[1];
+}
+
+const sm_op_def sm_op_linear = {
+    .name = "linear", .min_in = 2, .max_in = 3, .shape = shape_linear, .flops = flops_linear,
+    .workspace = work_gemm, .forward = linear_forward, .reference = linear_reference,
+};

@@ -1,0 +1,184 @@
+/* runtime.c — the executor: allocates the arenas a plan names, binds every tensor to its planned
+ * offset and runs the nodes in plan order inside one OpenMP parallel region, with a barrier between
+ * nodes. It reads only the plan (and the graph for the tensors' records). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+#include <xxhash.h>
+
+#include "../graph/error.h"
+#include "../graph/rng.h"
+#include "../ops/op.h"
+#include "plan.h"
+
+struct sm_runtime {
+    const sm_graph *g;
+    const sm_plan *p;
+    void *arena[SM_ARENA_COUNT];
+    void **ptr;                /* storage of each tensor */
+    sm_kernel_args *args;      /* one per step, bound once */
+    bool *input_set;           /* inputs written since the last run */
+    int n_threads;
+};
+
+static sm_status bind(sm_runtime *rt)
+{
+    const sm_graph *g = rt->g;
+    const sm_plan *p = rt->p;
+    for (int i = 0; i < g->n_t; i++)
+        rt->ptr[i] = (char *)rt->arena[p->t[i].arena] + p->t[i].offset;
+    for (int s = 0; s < p->n_steps; s++) {
+        const sm_node *n = &g->nodes[p->order[s]];
+        const sm_op_def *d = sm_op_def_get(n->op);
+        if (!d->is_view && !d->forward)
+            return sm_error(SM_ERR_UNSUPPORTED, "node '%s': op '%s' has no kernel in this build",
+                            g->t[n->out].name, d->name);
+        sm_kernel_args *a = &rt->args[s];
+        a->node = n;
+        a->out = &g->t[n->out];
+        a->y = rt->ptr[n->out];
+        a->n_in = n->n_in;
+        for (int i = 0; i < n->n_in; i++) {
+            a->in[i] = &g->t[n->in[i]];
+            a->x[i] = rt->ptr[n->in[i]];
+        }
+        a->work = rt->arena[SM_ARENA_WORK];
+        a->work_bytes = p->work_per_thread;
+    }
+    return SM_OK;
+}
+
+sm_status sm_runtime_create(const sm_graph *g, const sm_plan *p, sm_runtime **out)
+{
+    if (!g || !p || !out) return sm_error(SM_ERR_INVALID_ARG, "sm_runtime_create: NULL argument");
+    if (p->n_tensors != g->n_t || p->n_steps != g->n_nodes)
+        return sm_error(SM_ERR_INVALID_ARG, "the plan was made for another graph (%d tensors, %d nodes; this "
+                        "graph has %d and %d): make a plan for this graph", p->n_tensors, p->n_steps, g->n_t,
+                        g->n_nodes);
+    sm_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt) return sm_error(SM_ERR_NOMEM, "runtime: out of memory");
+    rt->g = g;
+    rt->p = p;
+    rt->n_threads = p->n_threads;
+    rt->ptr = calloc((size_t)g->n_t + 1, sizeof *rt->ptr);
+    rt->args = calloc((size_t)p->n_steps + 1, sizeof *rt->args);
+    rt->input_set = calloc((size_t)g->n_t + 1, sizeof *rt->input_set);
+    sm_status s = rt->ptr && rt->args && rt->input_set ? SM_OK : sm_error(SM_ERR_NOMEM, "runtime: out of memory");
+    for (int a = 0; !s && a < SM_ARENA_COUNT; a++) {
+        size_t bytes = p->arena[a].size ? p->arena[a].size : SM_PLAN_ALIGN;
+        if (posix_memalign(&rt->arena[a], SM_PLAN_ALIGN, bytes))
+            s = sm_error(SM_ERR_NOMEM, "cannot allocate the %s arena (%zu bytes): lower B or T, or plan with a "
+                         "budget", sm_arena_name(a), bytes);
+    }
+    if (!s) s = bind(rt);
+    if (s) {
+        sm_runtime_free(rt);
+        return s;
+    }
+    *out = rt;
+    return SM_OK;
+}
+
+void sm_runtime_free(sm_runtime *rt)
+{
+    if (!rt) return;
+    for (int a = 0; a < SM_ARENA_COUNT; a++) free(rt->arena[a]);
+    free(rt->ptr);
+    free(rt->args);
+    free(rt->input_set);
+    free(rt);
+}
+
+sm_status sm_runtime_set_threads(sm_runtime *rt, int n)
+{
+    if (!rt || n < 0) return sm_error(SM_ERR_INVALID_ARG, "sm_runtime_set_threads: bad argument");
+    int want = n ? n : omp_get_max_threads();
+    if (want > rt->p->n_threads)
+        return sm_error(SM_ERR_INVALID_ARG, "%d threads asked, but the plan sized workspace for %d: make the "
+                        "plan with n_threads >= %d", want, rt->p->n_threads, want);
+    rt->n_threads = want;
+    return SM_OK;
+}
+
+static sm_status check_tensor(const sm_runtime *rt, sm_tensor t, size_t bytes, const char *what)
+{
+    if (!rt || !sm_graph_valid(rt->g, t)) return sm_error(SM_ERR_INVALID_ARG, "%s: not a tensor of this graph", what);
+    size_t want = sm_rec_bytes(&rt->g->t[t]);
+    if (bytes != want)
+        return sm_error(SM_ERR_INVALID_ARG, "%s '%s': %zu bytes given, the tensor has %zu", what,
+                        rt->g->t[t].name, bytes, want);
+    return SM_OK;
+}
+
+sm_status sm_runtime_set(sm_runtime *rt, sm_tensor t, const void *src, size_t bytes)
+{
+    sm_status s = check_tensor(rt, t, bytes, "set");
+    if (s) return s;
+    memcpy(rt->ptr[t], src, bytes);
+    rt->input_set[t] = true;
+    return SM_OK;
+}
+
+sm_status sm_runtime_get(const sm_runtime *rt, sm_tensor t, void *dst, size_t bytes)
+{
+    sm_status s = check_tensor(rt, t, bytes, "get");
+    if (s) return s;
+    memcpy(dst, rt->ptr[t], bytes);
+    return SM_OK;
+}
+
+sm_status sm_runtime_data(sm_runtime *rt, sm_tensor t, void **ptr)
+{
+    if (!rt || !sm_graph_valid(rt->g, t) || !ptr) return sm_error(SM_ERR_INVALID_ARG, "data: bad argument");
+    *ptr = rt->ptr[t];
+    rt->input_set[t] = true;   /* the caller may write through the pointer */
+    return SM_OK;
+}
+
+sm_status sm_runtime_init_params(sm_runtime *rt, uint64_t seed)
+{
+    if (!rt) return sm_error(SM_ERR_INVALID_ARG, "init_params: NULL runtime");
+    const sm_graph *g = rt->g;
+    for (int i = 0; i < g->n_t; i++) {
+        const sm_tensor_rec *r = &g->t[i];
+        if (r->role != SM_ROLE_PARAM && r->role != SM_ROLE_OPTIM) continue;
+        if (r->dtype != SM_F32)
+            return sm_error(SM_ERR_UNSUPPORTED, "init_params: parameter '%s' is %s; only f32 parameters are "
+                            "initialised (load it from a file instead)", r->name, sm_dtype_name(r->dtype));
+        float *x = rt->ptr[i];
+        int64_t n = sm_rec_numel(r);
+        /* The stream is keyed by the name, so a parameter's values do not depend on graph order. */
+        uint64_t key = XXH3_64bits_withSeed(r->name, strlen(r->name), seed);
+        for (int64_t j = 0; j < n; j++)
+            x[j] = r->role == SM_ROLE_OPTIM || r->init == SM_INIT_ZEROS ? 0.0f
+                 : r->init == SM_INIT_ONES ? 1.0f
+                 : (float)(r->init_std * sm_rng_normal(key, (uint64_t)j));
+    }
+    return SM_OK;
+}
+
+sm_status sm_runtime_run(sm_runtime *rt)
+{
+    if (!rt) return sm_error(SM_ERR_INVALID_ARG, "run: NULL runtime");
+    const sm_graph *g = rt->g;
+    const sm_plan *p = rt->p;
+    for (int i = 0; i < g->n_t; i++)
+        if (g->t[i].role == SM_ROLE_INPUT && !rt->input_set[i] && p->t[i].first <= p->t[i].last)
+            return sm_error(SM_ERR_STATE, "input '%s' was not set before this run: inputs are consumed by a "
+                            "run, set them (sm_runtime_set) before each one", g->t[i].name);
+    const sm_kernel_args *args = rt->args;
+    int n_steps = p->n_steps;
+#pragma omp parallel num_threads(rt->n_threads)
+    {
+        for (int s = 0; s < n_steps; s++) {
+            const sm_op_def *d = sm_op_def_get(args[s].node->op);
+            if (d->is_view) continue;
+            d->forward(&args[s]);
+#pragma omp barrier
+        }
+    }
+    for (int i = 0; i < g->n_t; i++)
+        if (g->t[i].role == SM_ROLE_INPUT) rt->input_set[i] = false;
+    return SM_OK;
+}
