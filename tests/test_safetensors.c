@@ -549,7 +549,10 @@ Test(atomic, missing_directory)
 
 Test(atomic, unwritable_directory)
 {
-    if (geteuid() == 0) cr_skip_test("root ignores directory permissions");
+    if (geteuid() == 0) {
+        teardown_dir(); /* a skipped test does not reach .fini */
+        cr_skip_test("root ignores directory permissions");
+    }
     const char *p = in_dir("ro/f.bin");
     mkdir(in_dir("ro"), 0700);
     write_old(p);
