@@ -94,7 +94,8 @@ static inline void gc_loss(gc_case *c, sm_tensor y)
     GC_OK(sm_graph_backward(g, c->loss));
 }
 
-/* Plan for n_threads, runtime, params initialised from `seed`; w gets values uniform in [-1, 1]. */
+/* Plan and run with n_threads (1 for finite differences: thousands of tiny runs, where barriers on a
+ * loaded machine cost more than the work), runtime, params initialised from `seed`; w gets values uniform in [-1, 1]. */
 static inline void gc_compile(gc_case *c, int n_threads, uint64_t seed)
 {
     sm_plan_options po;
@@ -103,6 +104,7 @@ static inline void gc_compile(gc_case *c, int n_threads, uint64_t seed)
     po.n_threads = n_threads;
     GC_OK(sm_plan_create(c->g, &po, &c->plan));
     GC_OK(sm_runtime_create(c->g, c->plan, &c->rt));
+    GC_OK(sm_runtime_set_threads(c->rt, n_threads));
     GC_OK(sm_runtime_init_params(c->rt, seed));
     if (c->w == SM_NO_TENSOR) return;
     float *w;
