@@ -77,23 +77,36 @@ static inline float sm_vmax_row(const float *x, int64_t n)
     return sm_f32_from_bits(r & 0x80000000u ? r ^ 0x80000000u : ~r);
 }
 
-/* Σ exp(x[i] - m), accumulated in 16 double lanes (so a 50k-entry row loses nothing to the sum); also
- * stores each exp(x[i] - m) in e[i] when e is not NULL. */
+/* e[i] = exp(x[i] - m): a plain loop, which every compiler vectorises */
+static inline void sm_vexp_shifted(const float *x, float m, float *e, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) e[i] = sm_vexpf(x[i] - m);
+}
+
+/* acc[i % 16] += e[i]: 16 double lanes, vectorised, in an order fixed by the index alone. n must be
+ * a multiple of 16 except in a row's last call. */
+static inline void sm_vsum_lanes(double acc[SM_VLANES], const float *e, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + SM_VLANES <= n; i += SM_VLANES)
+        for (int j = 0; j < SM_VLANES; j++) acc[j] += e[i + j];
+    for (; i < n; i++) acc[i % SM_VLANES] += e[i];
+}
+
+#define SM_VEXP_CHUNK 2048   /* floats of stack scratch when exps are not kept */
+
+/* Σ exp(x[i] - m) in 16 double lanes (so a 50k-entry row loses nothing to the sum); each exp is also
+ * stored in e[i] when e is not NULL. Exps and sums are separate simple loops over chunks: fused into
+ * one, gcc stops vectorising. */
 static inline double sm_vexp_sum_row(const float *x, float m, float *e, int64_t n)
 {
     double acc[SM_VLANES] = {0};
-    int64_t i = 0;
-    for (; i + SM_VLANES <= n; i += SM_VLANES) {
-        float v[SM_VLANES];
-        for (int j = 0; j < SM_VLANES; j++) v[j] = sm_vexpf(x[i + j] - m);
-        if (e)
-            for (int j = 0; j < SM_VLANES; j++) e[i + j] = v[j];
-        for (int j = 0; j < SM_VLANES; j++) acc[j] += v[j];
-    }
-    for (; i < n; i++) {
-        float v = sm_vexpf(x[i] - m);
-        if (e) e[i] = v;
-        acc[i % SM_VLANES] += v;
+    float buf[SM_VEXP_CHUNK];
+    for (int64_t i0 = 0; i0 < n; i0 += SM_VEXP_CHUNK) {
+        int64_t len = n - i0 < SM_VEXP_CHUNK ? n - i0 : SM_VEXP_CHUNK;
+        float *ei = e ? e + i0 : buf;
+        sm_vexp_shifted(x + i0, m, ei, len);
+        sm_vsum_lanes(acc, ei, len);
     }
     double s = 0;
     for (int j = 0; j < SM_VLANES; j++) s += acc[j];

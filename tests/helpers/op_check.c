@@ -59,7 +59,7 @@ static void fill(const op_check_in *in, uint64_t key, void *dst, int64_t n)
         default: {
             int32_t lo = in->id_lo, hi = in->id_hi;
             if (lo == 0 && hi == 0) hi = 16;
-            ((int32_t *)dst)[i] = lo + (int32_t)(bits % (uint64_t)(hi - lo));
+            ((int32_t *)dst)[i] = (int32_t)((int64_t)lo + (int64_t)(bits % (uint64_t)((int64_t)hi - lo)));
         }
         }
     }
