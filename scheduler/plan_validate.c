@@ -20,12 +20,16 @@ static int by_lo(const void *x, const void *y)
     return (a->id > b->id) - (a->id < b->id);
 }
 
+/* Two passes, roots first, so an alias is only compared with a root already known to be sane
+ * (plan files are untrusted: no sum below may wrap). */
 static sm_status check_tensors(const sm_plan *p, const sm_graph *g)
 {
     int last_step = p->n_steps ? p->n_steps - 1 : 0;
+    for (int pass = 0; pass < 2; pass++)
     for (int i = 0; i < g->n_t; i++) {
         const sm_plan_tensor *t = &p->t[i];
         const sm_tensor_rec *r = &g->t[i];
+        if ((t->alias != SM_NO_TENSOR) != (pass == 1)) continue;
         if (t->arena < 0 || t->arena >= SM_ARENA_COUNT || t->arena == SM_ARENA_WORK)
             return sm_error(SM_ERR_INTERNAL, "plan: tensor '%s' is in arena %d, which holds no tensors", r->name,
                             t->arena);
@@ -40,8 +44,9 @@ static sm_status check_tensors(const sm_plan *p, const sm_graph *g)
                 return sm_error(SM_ERR_INTERNAL, "plan: tensor '%s' aliases %d, which is not a root tensor", r->name,
                                 (int)t->alias);
             const sm_plan_tensor *root = &p->t[t->alias];
-            if (root->arena != t->arena || t->offset < root->offset ||
-                t->offset + t->bytes > root->offset + sm_plan_align(root->bytes))
+            uint64_t room = sm_plan_align(root->bytes);
+            if (root->arena != t->arena || t->offset < root->offset || t->bytes > room ||
+                t->offset - root->offset > room - t->bytes)
                 return sm_error(SM_ERR_INTERNAL, "plan: tensor '%s' lies outside '%s', whose storage it shares",
                                 r->name, g->t[t->alias].name);
             if (t->first < root->first || t->last > root->last)
@@ -52,7 +57,8 @@ static sm_status check_tensors(const sm_plan *p, const sm_graph *g)
         if (t->arena != (int)sm_plan_arena_of(r->role))
             return sm_error(SM_ERR_INTERNAL, "plan: %s tensor '%s' is in the %s arena", sm_role_name(r->role), r->name,
                             sm_arena_name((sm_arena_id)t->arena));
-        if (t->offset % SM_PLAN_ALIGN || t->offset + t->bytes > p->arena[t->arena].size)
+        uint64_t size = p->arena[t->arena].size;
+        if (t->offset % SM_PLAN_ALIGN || t->offset > size || t->bytes > size - t->offset)
             return sm_error(SM_ERR_INTERNAL, "plan: tensor '%s' at offset %llu (+%llu bytes) is misaligned or past the "
                             "end of the %s arena (%llu bytes)", r->name, (unsigned long long)t->offset,
                             (unsigned long long)t->bytes, sm_arena_name((sm_arena_id)t->arena),
