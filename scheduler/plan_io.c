@@ -4,7 +4,7 @@
  * after the checksum, the graph's hash and sm_plan_validate agree.
  *
  * The atomic write and bounded read are local until memory/atomic_file.{c,h} (branch io) is on main;
- * then plan_write_file/plan_read_file become sm_file_write_atomic/sm_file_read_all. */
+ * then sm_plan_write_file/plan_read_file become sm_file_write_atomic/sm_file_read_all. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +17,7 @@
 
 #include "../graph/error.h"
 #include "plan.h"
+#include "plan_report.h"
 
 #define PLAN_MAGIC "SMPLAN\r\n"   /* \r\n: a text-mode transfer that mangles line ends is caught */
 #define PLAN_VERSION 1u
@@ -70,15 +71,15 @@ static double bits_f64(uint64_t u)
 
 /* ---- files ---- */
 
-static sm_status plan_write_file(const char *path, const void *data, size_t n)
+sm_status sm_plan_write_file(const char *path, const void *data, size_t n)
 {
     size_t len = strlen(path);
     char *tmp = malloc(len + 16);
-    if (!tmp) return sm_error(SM_ERR_NOMEM, "writing plan '%s': out of memory", path);
+    if (!tmp) return sm_error(SM_ERR_NOMEM, "writing '%s': out of memory", path);
     snprintf(tmp, len + 16, "%s.XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        sm_status s = sm_error(SM_ERR_IO, "writing plan '%s': cannot create a temp file next to it: %s (is the "
+        sm_status s = sm_error(SM_ERR_IO, "writing '%s': cannot create a temp file next to it: %s (is the "
                                "directory there and writable?)", path, strerror(errno));
         free(tmp);
         return s;
@@ -97,7 +98,7 @@ static sm_status plan_write_file(const char *path, const void *data, size_t n)
     if (err) {
         unlink(tmp);
         free(tmp);
-        return sm_error(SM_ERR_IO, "writing plan '%s': %s%s", path, strerror(err),
+        return sm_error(SM_ERR_IO, "writing '%s': %s%s", path, strerror(err),
                         err == ENOSPC ? " (the disk is full)" : "");
     }
     free(tmp);
@@ -196,7 +197,7 @@ sm_status sm_plan_save(const sm_plan *p, const char *path)
         put(&w, (uint64_t)(uint32_t)t->last, 4);
     }
     put(&w, XXH3_64bits(w.b, w.n), 8);
-    sm_status s = w.n == total ? plan_write_file(path, w.b, w.n)
+    sm_status s = w.n == total ? sm_plan_write_file(path, w.b, w.n)
                                : sm_error(SM_ERR_INTERNAL, "saving plan '%s': wrote %zu of %zu bytes", path, w.n, total);
     free(w.b);
     return s;
