@@ -19,6 +19,9 @@ typedef struct sm_cmd {
 
 int sm_cmd_demo(int argc, char **argv);
 int sm_cmd_forward(int argc, char **argv);
+int sm_cmd_plan(int argc, char **argv);
+int sm_cmd_fit(int argc, char **argv);
+int sm_cmd_sysinfo(int argc, char **argv);
 
 /* A model as the user names it on the command line: a built-in template ("gpt", "gpt-tiny",
  * "gpt2") or a graph file, with B, T and whether to build the training graph. */
