@@ -29,11 +29,12 @@ static result run_graph(const rg_graph *rg, sm_plan_strategy strategy, bool debu
     sm_plan_options o;
     sm_plan_options_default(&o);
     o.strategy = strategy;
-    o.n_threads = threads;
+    o.n_threads = 2;
     sm_plan *p;
     sm_runtime *rt;
     cr_assert_eq(sm_plan_create(rg->g, &o, &p), SM_OK, "%s", sm_last_error());
     cr_assert_eq(sm_runtime_create(rg->g, p, &rt), SM_OK, "%s", sm_last_error());
+    cr_assert_eq(sm_runtime_set_threads(rt, threads), SM_OK);
     if (debug) cr_assert_eq(sm_runtime_set_debug(rt, 1), SM_OK, "%s", sm_last_error());
     cr_assert_eq(sm_runtime_init_params(rt, 42), SM_OK, "%s", sm_last_error());
     for (int r = 0; r < runs; r++) {
@@ -63,13 +64,15 @@ Test(plan_exec, packed_equals_naive_on_random_graphs)
     for (uint64_t seed = 1; seed <= 40; seed++) {
         rg_graph rg;
         cr_assert_eq(rg_build(&rg, seed, 10 + (int)(seed % 30)), SM_OK);
-        result a = run_graph(&rg, SM_PLAN_NAIVE, false, 1, 2);
-        result b = run_graph(&rg, SM_PLAN_PACKED, true, 2, 2);
-        result c = run_graph(&rg, SM_PLAN_PACKED, false, 1, 1);
+        /* one thread mostly: on a loaded 2-core machine every barrier of a 2-thread team can wait a
+         * time slice; the 2-thread runs (every 8th graph) check the team kernels on packed memory */
+        result a = run_graph(&rg, SM_PLAN_NAIVE, false, 1, 1);
+        result b = run_graph(&rg, SM_PLAN_PACKED, true, 2, 1);
+        result c = run_graph(&rg, SM_PLAN_PACKED, false, 1, seed % 8 == 0 ? 2 : 1);
         for (int i = 0; i < a.n; i++) {
             cr_assert(memcmp(a.out[i], b.out[i], a.bytes[i]) == 0, "seed %llu: output %d differs (debug packed)",
                       (unsigned long long)seed, i);
-            cr_assert(memcmp(a.out[i], c.out[i], a.bytes[i]) == 0, "seed %llu: output %d differs (packed, 1 thread)",
+            cr_assert(memcmp(a.out[i], c.out[i], a.bytes[i]) == 0, "seed %llu: output %d differs (packed)",
                       (unsigned long long)seed, i);
             compared++;
         }
