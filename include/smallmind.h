@@ -302,6 +302,16 @@ sm_status sm_runtime_get(const sm_runtime *rt, sm_tensor t, void *dst, size_t by
 sm_status sm_runtime_data(sm_runtime *rt, sm_tensor t, void **ptr);
 /* Runs every node of the plan once, in plan order, in one OpenMP parallel region. */
 sm_status sm_runtime_run(sm_runtime *rt);
+/* The graph the runtime runs. */
+const sm_graph *sm_runtime_graph(const sm_runtime *rt);
+
+/* Weights as safetensors files, tensors named as in the graph; every tensor carries an XXH3 checksum
+ * verified on load, and files are written atomically (temp file, fsync, rename). With
+ * SM_SAVE_OPTIMIZER the optimizer state is saved/loaded too (a training checkpoint). Loading refuses a
+ * file whose tensors do not match the graph's, naming the tensor. */
+#define SM_SAVE_OPTIMIZER 1u
+sm_status sm_runtime_save(sm_runtime *rt, const char *path, unsigned flags);
+sm_status sm_runtime_load(sm_runtime *rt, const char *path, unsigned flags);
 
 /* ---- GPT template ------------------------------------------------------------------------------ */
 

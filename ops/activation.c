@@ -79,9 +79,11 @@ static double flops_silu(const sm_graph *g, const sm_node *n) { return sm_flops_
 const sm_op_def sm_op_gelu = {
     .name = "gelu", .min_in = 1, .max_in = 1, .shape = shape_act, .flops = flops_gelu,
     .inplace = true, .forward = gelu_forward, .reference = gelu_reference,
+    .backward = sm_backward_gelu,
 };
 
 const sm_op_def sm_op_silu = {
     .name = "silu", .min_in = 1, .max_in = 1, .shape = shape_act, .flops = flops_silu,
     .inplace = true, .forward = silu_forward, .reference = silu_reference,
+    .backward = sm_backward_silu,
 };

@@ -193,4 +193,5 @@ static void cast_reference(const sm_kernel_args *k)
 const sm_op_def sm_op_cast = {
     .name = "cast", .min_in = 1, .max_in = 1, .iattr = {"dtype"}, .iattr_default = {SM_F32},
     .shape = shape_cast, .forward = cast_forward, .reference = cast_reference,
+    .backward = sm_backward_cast,
 };

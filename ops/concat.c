@@ -75,4 +75,5 @@ static void concat_reference(const sm_kernel_args *k)
 const sm_op_def sm_op_concat = {
     .name = "concat", .min_in = 1, .max_in = SM_MAX_INPUTS, .iattr = {"axis"}, .shape = shape_concat,
     .forward = concat_forward, .reference = concat_reference,
+    .backward = sm_backward_concat,
 };

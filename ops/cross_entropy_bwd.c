@@ -1,10 +1,10 @@
 /* cross_entropy_bwd.c — backward of the fused softmax + cross-entropy loss:
  *   (logits [R,V], targets i32 [R], gy [1]) -> dlogits [R,V]
  *   dlogits[r] = (softmax(logits[r]) - onehot(targets[r])) · gy / n,
- * where n counts the rows whose target is a class (0 <= t < V); the others (-1: ignore) have no
- * loss in the forward's mean and get a zero gradient. Rows are independent: split across threads. */
+ * where n counts the rows whose target is not -1, as the forward's mean does. Rows with target -1
+ * (ignored) get a zero gradient; a target outside [0, V) otherwise makes the forward's loss NaN, and
+ * its row's gradient NaN too. Rows are independent: split across threads. */
 #include <math.h>
-#include <string.h>
 
 #include "../graph/error.h"
 #include "backward.h"
@@ -27,17 +27,18 @@ static sm_status shape_ce_bwd(const sm_graph *g, const sm_node *n, sm_tensor_rec
     return sm_shape_same_as_in0(g, n, out);
 }
 
-static int64_t count_targets(const int32_t *t, int64_t R, int64_t V)
+static int64_t count_targets(const int32_t *t, int64_t R)
 {
     int64_t n = 0;
-    for (int64_t r = 0; r < R; r++) n += t[r] >= 0 && t[r] < V;
+    for (int64_t r = 0; r < R; r++) n += t[r] != -1;
     return n;
 }
 
 static void ce_bwd_row(const float *x, int32_t t, int64_t V, float scale, float *d)
 {
     if (t < 0 || t >= V) {
-        memset(d, 0, (size_t)V * sizeof *d);
+        float v = t == -1 ? 0.0f : NAN;
+        for (int64_t j = 0; j < V; j++) d[j] = v;
         return;
     }
     float mx = x[0];
@@ -56,7 +57,7 @@ static void ce_bwd_forward(const sm_kernel_args *k)
 {
     const int32_t *t = k->x[1];
     int64_t V = k->out->ne[k->out->ndim - 1], R = sm_rec_numel(k->out) / V;
-    int64_t n = count_targets(t, R, V);   /* each thread counts: cheaper than a barrier */
+    int64_t n = count_targets(t, R);   /* each thread counts: cheaper than a barrier */
     float scale = n ? *(const float *)k->x[2] / (float)n : 0.0f;
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < R; r++) ce_bwd_row((const float *)k->x[0] + r * V, t[r], V, scale, (float *)k->y + r * V);
@@ -67,16 +68,15 @@ static void ce_bwd_reference(const sm_kernel_args *k)
     const float *x = k->x[0];
     const int32_t *t = k->x[1];
     int64_t V = k->out->ne[k->out->ndim - 1], R = sm_rec_numel(k->out) / V, n = 0;
-    for (int64_t r = 0; r < R; r++) n += t[r] >= 0 && t[r] < V;
+    for (int64_t r = 0; r < R; r++) n += t[r] != -1;
     double gy = *(const float *)k->x[2];
     for (int64_t r = 0; r < R; r++) {
         double mx = -INFINITY, sum = 0;
         for (int64_t j = 0; j < V; j++) mx = fmax(mx, x[r * V + j]);
         for (int64_t j = 0; j < V; j++) sum += exp(x[r * V + j] - mx);
         for (int64_t j = 0; j < V; j++) {
-            bool on = t[r] >= 0 && t[r] < V;
             double p = exp(x[r * V + j] - mx) / sum - (j == t[r] ? 1.0 : 0.0);
-            ((float *)k->y)[r * V + j] = on ? (float)(p * gy / (double)n) : 0.0f;
+            ((float *)k->y)[r * V + j] = t[r] == -1 ? 0.0f : t[r] < 0 || t[r] >= V ? NAN : (float)(p * gy / (double)n);
         }
     }
 }

@@ -57,4 +57,5 @@ const sm_op_def sm_op_layernorm = {
     .name = "layernorm", .min_in = 3, .max_in = 3, .fattr = {"eps"}, .fattr_default = {1e-5f},
     .shape = shape_layernorm, .flops = flops_layernorm, .inplace = true,
     .forward = layernorm_forward, .reference = layernorm_reference,
+    .backward = sm_backward_layernorm,
 };

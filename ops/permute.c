@@ -100,4 +100,5 @@ const sm_op_def sm_op_permute = {
     .name = "permute", .min_in = 1, .max_in = 1, .iattr = {"p0", "p1", "p2", "p3"},
     .iattr_default = {0, 1, 2, 3}, .shape = shape_permute,
     .forward = permute_forward, .reference = permute_reference,
+    .backward = sm_backward_permute,
 };

@@ -141,10 +141,12 @@ const sm_op_def sm_op_sum = {
     .name = "sum", .min_in = 1, .max_in = 1, .iattr = {"axis"}, .iattr_default = {-1},
     .shape = shape_reduce, .flops = flops_reduce, .workspace = work_reduce,
     .forward = sum_forward, .reference = sum_reference,
+    .backward = sm_backward_sum,
 };
 
 const sm_op_def sm_op_mean = {
     .name = "mean", .min_in = 1, .max_in = 1, .iattr = {"axis"}, .iattr_default = {-1},
     .shape = shape_reduce, .flops = flops_reduce, .workspace = work_reduce,
     .forward = mean_forward, .reference = mean_reference,
+    .backward = sm_backward_mean,
 };

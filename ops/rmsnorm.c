@@ -48,4 +48,5 @@ const sm_op_def sm_op_rmsnorm = {
     .name = "rmsnorm", .min_in = 2, .max_in = 2, .fattr = {"eps"}, .fattr_default = {1e-5f},
     .shape = shape_rmsnorm, .flops = flops_rmsnorm, .inplace = true,
     .forward = rmsnorm_forward, .reference = rmsnorm_reference,
+    .backward = sm_backward_rmsnorm,
 };

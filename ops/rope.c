@@ -121,4 +121,5 @@ const sm_op_def sm_op_rope = {
     .name = "rope", .min_in = 1, .max_in = 1, .iattr = {"n_head", "inverse"}, .iattr_default = {1, 0},
     .fattr = {"base"}, .fattr_default = {10000.0f}, .shape = shape_rope, .flops = flops_rope,
     .workspace = work_rope, .inplace = true, .forward = rope_forward, .reference = rope_reference,
+    .backward = sm_backward_rope,
 };

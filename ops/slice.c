@@ -68,4 +68,5 @@ static void slice_reference(const sm_kernel_args *k)
 const sm_op_def sm_op_slice = {
     .name = "slice", .min_in = 1, .max_in = 1, .iattr = {"axis", "start", "len"}, .iattr_default = {0, 0, 1},
     .shape = shape_slice, .forward = slice_forward, .reference = slice_reference,
+    .backward = sm_backward_slice,
 };

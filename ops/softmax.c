@@ -47,4 +47,5 @@ static double flops_softmax(const sm_graph *g, const sm_node *n) { return sm_flo
 const sm_op_def sm_op_softmax = {
     .name = "softmax", .min_in = 1, .max_in = 1, .shape = shape_softmax, .flops = flops_softmax,
     .inplace = true, .forward = softmax_forward, .reference = softmax_reference,
+    .backward = sm_backward_softmax,
 };

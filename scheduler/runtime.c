@@ -99,6 +99,8 @@ void sm_runtime_free(sm_runtime *rt)
     free(rt);
 }
 
+const sm_graph *sm_runtime_graph(const sm_runtime *rt) { return rt ? rt->g : NULL; }
+
 sm_status sm_runtime_set_threads(sm_runtime *rt, int n)
 {
     if (!rt || n < 0) return sm_error(SM_ERR_INVALID_ARG, "sm_runtime_set_threads: bad argument");

@@ -238,7 +238,7 @@ Test(bwd_kernels, softmax_bwd)
 Test(bwd_kernels, cross_entropy_bwd)
 {
     inputs in = shapes(3, SM_F32, 3, D(2), D(7), D(13), SM_I32, 2, D(2), D(7), SM_F32, 1, D(1));
-    in.lo = -1, in.hi = 13;   /* some rows ignored */
+    in.lo = -1, in.hi = 13;   /* some rows ignored (-1) */
     cr_expect_lt(run_node(SM_OP_CROSS_ENTROPY_BWD, &in, NULL), 1e-6);
 }
 
