@@ -1,21 +1,14 @@
 /* plan_io.c — plan files: the plan's data, little-endian, behind a versioned header and ahead of an
- * XXH3-64 checksum of everything before it (layout: docs/plan-format.md). Written atomically (temp
- * file in the same directory, fsync, rename, fsync of the directory). A loaded plan is trusted only
- * after the checksum, the graph's hash and sm_plan_validate agree.
- *
- * The atomic write and bounded read are local until memory/atomic_file.{c,h} (branch io) is on main;
- * then sm_plan_write_file/plan_read_file become sm_file_write_atomic/sm_file_read_all. */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
+ * XXH3-64 checksum of everything before it (layout: docs/plan-format.md). Written atomically
+ * (memory/atomic_file: temp file in the same directory, fsync, rename, fsync of the directory). A
+ * loaded plan is trusted only after the checksum, the graph's hash and sm_plan_validate agree. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <xxhash.h>
 
 #include "../graph/error.h"
+#include "../memory/atomic_file.h"
 #include "plan.h"
 #include "plan_report.h"
 
@@ -73,77 +66,9 @@ static double bits_f64(uint64_t u)
 
 sm_status sm_plan_write_file(const char *path, const void *data, size_t n)
 {
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 16);
-    if (!tmp) return sm_error(SM_ERR_NOMEM, "writing '%s': out of memory", path);
-    snprintf(tmp, len + 16, "%s.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        sm_status s = sm_error(SM_ERR_IO, "writing '%s': cannot create a temp file next to it: %s (is the "
-                               "directory there and writable?)", path, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    const unsigned char *p = data;
-    size_t done = 0;
-    int err = 0;
-    while (done < n && !err) {
-        ssize_t k = write(fd, p + done, n - done);
-        if (k < 0 && errno != EINTR) err = errno;
-        else if (k > 0) done += (size_t)k;
-    }
-    if (!err && fsync(fd)) err = errno;
-    if (close(fd) && !err) err = errno;
-    if (!err && rename(tmp, path)) err = errno;
-    if (err) {
-        unlink(tmp);
-        free(tmp);
-        return sm_error(SM_ERR_IO, "writing '%s': %s%s", path, strerror(err),
-                        err == ENOSPC ? " (the disk is full)" : "");
-    }
-    free(tmp);
-    /* the rename itself must survive a crash: fsync the directory */
-    char *dir = strdup(path);
-    if (dir) {
-        char *slash = strrchr(dir, '/');
-        const char *d = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
-        int dfd = open(d, O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        free(dir);
-    }
-    return SM_OK;
-}
-
-static sm_status plan_read_file(const char *path, size_t max, unsigned char **data, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return sm_error(SM_ERR_IO, "reading plan '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return sm_error(SM_ERR_IO, "reading plan '%s': not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > max) {
-        fclose(f);
-        return sm_error(SM_ERR_FORMAT, "plan '%s' is %lld bytes, more than any plan file (%zu): not a plan file?",
-                        path, (long long)st.st_size, max);
-    }
-    *size = (size_t)st.st_size;
-    *data = malloc(*size ? *size : 1);
-    if (!*data) {
-        fclose(f);
-        return sm_error(SM_ERR_NOMEM, "reading plan '%s': out of memory", path);
-    }
-    size_t got = fread(*data, 1, *size, f);
-    fclose(f);
-    if (got != *size) {
-        free(*data);
-        return sm_error(SM_ERR_IO, "reading plan '%s': read %zu of %zu bytes", path, got, *size);
-    }
-    return SM_OK;
+    const void *chunks[1] = {data};
+    size_t sizes[1] = {n};
+    return sm_file_write_atomic(path, chunks, sizes, 1);
 }
 
 /* ---- save ---- */
@@ -260,8 +185,8 @@ sm_status sm_plan_load(const sm_graph *g, const char *path, sm_plan **out)
     if (!g || !path || !out) return sm_error(SM_ERR_INVALID_ARG, "sm_plan_load: NULL graph, path or out");
     unsigned char *data = NULL;
     size_t n = 0;
-    sm_status s = plan_read_file(path, PLAN_MAX_FILE, &data, &n);
-    if (s) return s;
+    sm_status s = sm_file_read_all(path, PLAN_MAX_FILE, (void **)&data, &n);
+    if (s) return sm_error_prefix(s, "reading plan: ");
     rbuf h = {data, n, 8, false};
     uint32_t version = 0;
     uint64_t payload = 0, graph_hash = 0, hash = 0;
