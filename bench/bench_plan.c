@@ -26,9 +26,12 @@ static int cmp_double(const void *a, const void *b)
 
 static sm_status build(const config *cf, int training, sm_graph **g)
 {
+    /* inference: the generation graph (no targets or loss; the logits are the output) */
     sm_gpt_tensors io;
+    sm_gpt_config c = cf->c;
+    c.with_loss = training;
     sm_status s = sm_graph_create(g);
-    if (!s) s = sm_gpt_build(*g, &cf->c, &io);
+    if (!s) s = sm_gpt_build(*g, &c, &io);
     if (!s && training) {
         /* forward, backward, one AdamW step with the default settings (clipping on) */
         sm_adamw_config cfg;

@@ -146,6 +146,7 @@ static int fits_at(int B, int T, uint64_t budget)
     sm_gpt_config c;
     sm_gpt_config_default(&c);
     c.n_layer = 2, c.n_embd = 64, c.n_head = 2, c.context = T > 64 ? T : 64, c.batch = B, c.seq = T;
+    c.with_loss = 0;   /* fit plans inference by default: the generation graph */
     sm_graph *g;
     sm_gpt_tensors io;
     sm_plan *p;

@@ -6,7 +6,8 @@
  *     to the graphs or the planner that moves it must be looked at;
  *   - every activation arena within 1.05 x its lower bound (here: exactly at it);
  *   - executing a packed plan gives bitwise the results of the naive plan (nothing shared), in debug
- *     mode (dead ranges poisoned, every read checked), over two training steps.
+ *     mode (dead ranges poisoned, every read checked): the logits of inference, and the losses and
+ *     parameters over two training steps.
  * The GPT graphs need the attention row and every op's backward rule; a build without them skips
  * these tests with the reason. */
 #include <criterion/criterion.h>
@@ -38,10 +39,14 @@ static gpt tmpl(int k)
     return (gpt){"gpt", c};
 }
 
+/* Inference is the generation graph (no targets or loss; the logits are the output), as
+ * `smallmind plan --infer` builds it; training adds the loss, the backward and one AdamW step. */
 static sm_status build(const sm_gpt_config *c, int training, sm_graph **g, sm_gpt_tensors *io, sm_adamw_tensors *opt)
 {
+    sm_gpt_config cc = *c;
+    cc.with_loss = training;
     sm_status s = sm_graph_create(g);
-    if (!s) s = sm_gpt_build(*g, c, io);
+    if (!s) s = sm_gpt_build(*g, &cc, io);
     if (!s && training) {
         sm_adamw_config ac;
         sm_adamw_config_default(&ac);
@@ -74,15 +79,15 @@ static uint64_t param_bytes(const sm_gpt_config *c)
 
 static uint64_t align64(uint64_t x) { return (x + 63) / 64 * 64; }
 
-/* Inference (forward with loss): the activation peak is either inside an MLP (residual stream,
- * ln2 output and fc output live: C + C + 4C floats per token; gelu then runs in place) or at the
- * logits (residual stream, which lnf overwrote in place, and the logits: C + V), plus the two i32
- * inputs, which live the whole run. */
+/* Inference: the activation peak is either inside an MLP (residual stream, ln2 output and fc output
+ * live: C + C + 4C floats per token; gelu then runs in place) or at the logits (residual stream,
+ * which lnf overwrote in place, and the logits: C + V), plus the i32 tokens, which live the whole
+ * run. */
 static uint64_t infer_act(const sm_gpt_config *c)
 {
     uint64_t bt = (uint64_t)c->batch * (uint64_t)c->seq, C = (uint64_t)c->n_embd, V = (uint64_t)c->vocab;
     uint64_t per_token = 6 * C > C + V ? 6 * C : C + V;
-    return 4 * bt * per_token + 2 * align64(4 * bt);
+    return 4 * bt * per_token + align64(4 * bt);
 }
 
 /* Training: constants from `smallmind plan <model> --train --json` (2 threads), derived once. The
@@ -137,7 +142,9 @@ Test(plan_gpt, golden_arenas)
 /* ---- execution: packed == naive, bitwise ---- */
 
 typedef struct outcome {
-    float loss[2];
+    float loss[2];        /* training: the loss of each step; inference: the first logit */
+    float *logits;        /* inference: the logits of the last run */
+    size_t n_logits;
     float *params;        /* every parameter after the last step, concatenated */
     size_t n;
 } outcome;
@@ -173,10 +180,19 @@ static outcome train_steps(const sm_graph *g, const sm_gpt_tensors *io, const sm
         float hp[SM_ADAMW_HPARAMS];
         cr_assert_eq(sm_adamw_hparams(&ac, step, hp), SM_OK);
         cr_assert_eq(sm_runtime_set(rt, io->tokens, tok, sizeof *tok * (size_t)n), SM_OK);
-        cr_assert_eq(sm_runtime_set(rt, io->targets, tok + n, sizeof *tok * (size_t)n), SM_OK);
+        if (io->targets != SM_NO_TENSOR)
+            cr_assert_eq(sm_runtime_set(rt, io->targets, tok + n, sizeof *tok * (size_t)n), SM_OK);
         if (opt) cr_assert_eq(sm_runtime_set(rt, opt->hparams, hp, sizeof hp), SM_OK);
         cr_assert_eq(sm_runtime_run(rt), SM_OK, "%s", sm_last_error());
-        cr_assert_eq(sm_runtime_get(rt, io->loss, &r.loss[step], sizeof(float)), SM_OK);
+        if (io->loss != SM_NO_TENSOR) {
+            cr_assert_eq(sm_runtime_get(rt, io->loss, &r.loss[step], sizeof(float)), SM_OK);
+        } else {
+            r.n_logits = (size_t)sm_tensor_numel(g, io->logits);
+            free(r.logits);
+            r.logits = malloc(sizeof(float) * r.n_logits);
+            cr_assert_eq(sm_runtime_get(rt, io->logits, r.logits, sizeof(float) * r.n_logits), SM_OK);
+            r.loss[step] = r.logits[0];
+        }
     }
     for (int i = 0; i < g->n_t; i++)
         if (g->t[i].role == SM_ROLE_PARAM) r.n += (size_t)sm_rec_numel(&g->t[i]);
@@ -211,6 +227,13 @@ static void packed_equals_naive(int training)
         cr_assert(memcmp(&a.loss[step], &c.loss[step], sizeof(float)) == 0, "step %d loss %.9g vs %.9g (2 threads)", step,
                   a.loss[step], c.loss[step]);
     }
+    if (!training) {
+        cr_assert(memcmp(a.logits, b.logits, sizeof(float) * a.n_logits) == 0, "logits differ (debug packed)");
+        cr_assert(memcmp(a.logits, c.logits, sizeof(float) * a.n_logits) == 0, "logits differ (packed, 2 threads)");
+    }
+    free(a.logits);
+    free(b.logits);
+    free(c.logits);
     cr_assert(memcmp(a.params, b.params, sizeof(float) * a.n) == 0, "parameters differ after two steps (debug packed)");
     cr_assert(memcmp(a.params, c.params, sizeof(float) * a.n) == 0, "parameters differ after two steps (packed, 2 threads)");
     free(a.params);

@@ -82,7 +82,7 @@ static int search(sm_plan_cli *o, int fixed, bool over_t, int max, probe *pr)
 int sm_cmd_fit(int argc, char **argv)
 {
     const char *cmd = "fit";
-    sm_plan_cli o = {.spec = {.name = "gpt"}};
+    sm_plan_cli o = {.spec = {.name = "gpt", .inference = true}};
     sm_plan_options_default(&o.po);
     bool have_budget = false;
     for (int i = 1; i < argc; i++) {

@@ -27,7 +27,7 @@ static void help(void)
 int sm_cmd_plan(int argc, char **argv)
 {
     const char *cmd = "plan";
-    sm_plan_cli o = {.spec = {.name = "gpt"}};
+    sm_plan_cli o = {.spec = {.name = "gpt", .inference = true}};
     sm_plan_options_default(&o.po);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;

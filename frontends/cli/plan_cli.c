@@ -7,7 +7,8 @@
 
 const char *sm_plan_cli_help(void)
 {
-    return "  --infer            plan the forward graph (default)\n"
+    return "  --infer            plan the inference graph: forward, no targets or loss, the logits are the\n"
+           "                     output (default)\n"
            "  --train            plan the training graph (forward, backward, AdamW)\n"
            "  -B N, -T N         batch size and sequence length (default: the model's)\n"
            "  --threads N        threads the workspace is sized for (default: OpenMP's, here %d)\n"
@@ -22,8 +23,8 @@ int sm_plan_cli_option(const char *cmd, sm_plan_cli *o, int argc, char **argv, i
 {
     const char *a = argv[*i], *val = *i + 1 < argc ? argv[*i + 1] : NULL;
     long long v;
-    if (!strcmp(a, "--train")) o->spec.training = true;
-    else if (!strcmp(a, "--infer")) o->spec.training = false;
+    if (!strcmp(a, "--train")) o->spec.training = true, o->spec.inference = false;
+    else if (!strcmp(a, "--infer")) o->spec.training = false, o->spec.inference = true;
     else if (!strcmp(a, "-B")) {
         if (!sm_cli_int(cmd, a, val, 1, 1 << 20, &v)) return -1;
         o->spec.batch = (int)v;
