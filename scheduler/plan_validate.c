@@ -145,6 +145,38 @@ static sm_status check_overlaps(const sm_plan *p, const sm_graph *g)
     return st;
 }
 
+/* A node that updates its inputs in place (the optimizer step) must come after every other node that
+ * reads them, or that node would read the updated values. (The op table does not say which inputs
+ * are written; the rows that write keep to persistent tensors, which are never reused.) */
+static sm_status check_mutations(const sm_plan *p, const sm_graph *g)
+{
+    int *last_read = malloc(sizeof *last_read * (size_t)(g->n_t ? g->n_t : 1));
+    if (!last_read) return sm_error(SM_ERR_NOMEM, "validating a plan: out of memory");
+    for (int i = 0; i < g->n_t; i++) last_read[i] = -1;
+    for (int s = 0; s < p->n_steps; s++) {
+        const sm_node *n = &g->nodes[p->order[s]];
+        if (sm_op_def_get(n->op)->mutates_inputs) continue;
+        for (int i = 0; i < n->n_in; i++) {
+            sm_tensor r = p->t[n->in[i]].alias != SM_NO_TENSOR ? p->t[n->in[i]].alias : n->in[i];
+            last_read[r] = s;
+        }
+    }
+    sm_status st = SM_OK;
+    for (int s = 0; !st && s < p->n_steps; s++) {
+        const sm_node *n = &g->nodes[p->order[s]];
+        if (!sm_op_def_get(n->op)->mutates_inputs) continue;
+        for (int i = 0; !st && i < n->n_in; i++) {
+            sm_tensor r = p->t[n->in[i]].alias != SM_NO_TENSOR ? p->t[n->in[i]].alias : n->in[i];
+            if (last_read[r] > s)
+                st = sm_error(SM_ERR_INTERNAL, "plan: node '%s' at step %d updates its inputs in place, but node '%s' "
+                              "reads '%s' later (step %d)", g->t[n->out].name, s,
+                              g->t[g->nodes[p->order[last_read[r]]].out].name, g->t[n->in[i]].name, last_read[r]);
+        }
+    }
+    free(last_read);
+    return st;
+}
+
 sm_status sm_plan_validate(const sm_plan *p, const sm_graph *g)
 {
     if (!p || !g) return sm_error(SM_ERR_INVALID_ARG, "sm_plan_validate: NULL plan or graph");
@@ -155,5 +187,6 @@ sm_status sm_plan_validate(const sm_plan *p, const sm_graph *g)
     sm_status s = check_tensors(p, g);
     if (!s) s = check_steps(p, g);
     if (!s) s = check_overlaps(p, g);
+    if (!s) s = check_mutations(p, g);
     return s;
 }

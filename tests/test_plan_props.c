@@ -273,3 +273,30 @@ Test(plan_props, naive_strategy_reuses_nothing)
     sm_plan_free(p);
     sm_graph_free(rg.g);
 }
+
+/* The optimizer updates parameters in place: a node reading a parameter after its update would see
+ * the new values, so the validator refuses such an order. */
+Test(plan_props, validator_orders_in_place_updates_last)
+{
+    hand h = hand_new();
+    sm_tensor w, y, loss, late;
+    int64_t ws[2] = {4, 16};
+    cr_assert_eq(sm_graph_param(h.g, "w", SM_F32, 2, ws, SM_INIT_NORMAL, 0.1f, &w), SM_OK);
+    cr_assert_eq(sm_linear(h.g, h.x, w, SM_NO_TENSOR, "y", &y), SM_OK);
+    cr_assert_eq(sm_mean(h.g, y, -1, "loss", &loss), SM_OK);
+    cr_assert_eq(sm_graph_set_loss(h.g, loss), SM_OK);
+    cr_assert_eq(sm_graph_backward(h.g, loss), SM_OK, "%s", sm_last_error());
+    sm_adamw_config ac;
+    sm_adamw_tensors opt;
+    sm_adamw_config_default(&ac);
+    cr_assert_eq(sm_graph_adamw(h.g, &ac, &opt), SM_OK, "%s", sm_last_error());
+    sm_plan *p = plan_of(h.g);
+    sm_plan_free(p);
+    cr_assert_eq(sm_scale(h.g, w, 2, "late", &late), SM_OK);
+    cr_assert_eq(sm_graph_mark_output(h.g, late), SM_OK);
+    cr_assert_eq(sm_plan_create(h.g, NULL, &p), SM_OK);
+    cr_assert_eq(sm_plan_validate(p, h.g), SM_ERR_INTERNAL);
+    cr_assert(strstr(sm_last_error(), "updates its inputs in place, but node 'late' reads 'w'"), "%s", sm_last_error());
+    sm_plan_free(p);
+    sm_graph_free(h.g);
+}
