@@ -135,7 +135,7 @@ int sm_cmd_fit(int argc, char **argv)
                "\"strategy\": \"%s\", \"dtype\": \"f32\",\n \"largest_seq\": {\"batch\": %d, \"seq\": %d, \"estimate\": %llu},\n"
                " \"largest_batch\": {\"seq\": %d, \"batch\": %d, \"estimate\": %llu},\n \"recommended_context\": %lld, "
                "\"plans\": %d, \"ms\": %.1f}\n",
-               o.spec.name, sm_plan_cli_mode(&o), (unsigned long long)o.budget, o.budget_auto ? "auto" : "given",
+               sm_plan_cli_json_name(o.spec.name), sm_plan_cli_mode(&o), (unsigned long long)o.budget, o.budget_auto ? "auto" : "given",
                threads, strategy, B, best_t, (unsigned long long)(best_t ? pt.estimate : 0), T, best_b,
                (unsigned long long)(best_b ? pb.estimate : 0), (long long)rec, pt.probes + pb.probes, ms);
         return best_t && best_b ? 0 : 1;

@@ -68,7 +68,7 @@ int sm_cmd_plan(int argc, char **argv)
         printf("{\n\"model\": {\"name\": \"%s\", \"vocab\": %d, \"context\": %d, \"n_layer\": %d, \"n_head\": %d, "
                "\"n_embd\": %d, \"batch\": %d, \"seq\": %d},\n\"mode\": \"%s\",\n\"budget_source\": \"%s\",\n"
                "\"build_and_plan_ms\": %.3f,\n\"plan\": %s}\n",
-               o.spec.name, c->vocab, c->context, c->n_layer, c->n_head, c->n_embd, c->batch, c->seq,
+               sm_plan_cli_json_name(o.spec.name), c->vocab, c->context, c->n_layer, c->n_head, c->n_embd, c->batch, c->seq,
                sm_plan_cli_mode(&o), o.budget_auto ? "auto" : o.budget ? "given" : "none", ms, report);
     } else {
         printf("model %s: L=%d C=%d H=%d V=%d context=%d, B=%d T=%d, %s (graph built and planned in %.1f ms)\n",

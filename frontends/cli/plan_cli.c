@@ -17,6 +17,18 @@ const char *sm_plan_cli_help(void)
            "                     (auto: the smallest of RAM, available RAM and the container limit)\n";
 }
 
+const char *sm_plan_cli_json_name(const char *name)
+{
+    static char buf[2 * 1024 + 1];
+    size_t n = 0;
+    for (const char *c = name; *c && n + 2 < sizeof buf; c++) {
+        if (*c == '"' || *c == '\\') buf[n++] = '\\';
+        if ((unsigned char)*c >= 0x20) buf[n++] = *c;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 const char *sm_plan_cli_mode(const sm_plan_cli *o) { return o->spec.training ? "training" : "inference"; }
 
 int sm_plan_cli_option(const char *cmd, sm_plan_cli *o, int argc, char **argv, int *i)
