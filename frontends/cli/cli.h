@@ -22,6 +22,9 @@ int sm_cmd_forward(int argc, char **argv);
 int sm_cmd_train(int argc, char **argv);
 int sm_cmd_generate(int argc, char **argv);
 int sm_cmd_eval(int argc, char **argv);
+int sm_cmd_plan(int argc, char **argv);
+int sm_cmd_fit(int argc, char **argv);
+int sm_cmd_sysinfo(int argc, char **argv);
 
 /* A model as the user names it on the command line: a built-in template ("gpt", "gpt-tiny",
  * "gpt2") or a graph file, with B, T and whether to build the training graph. */

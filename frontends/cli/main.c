@@ -10,6 +10,9 @@ static const sm_cmd commands[] = {
     {"generate", "sample text from a checkpoint or GPT-2 weights", sm_cmd_generate},
     {"eval", "cross-entropy and perplexity of a model over a file", sm_cmd_eval},
     {"forward", "run the forward pass of a model on random tokens and print loss and timing", sm_cmd_forward},
+    {"plan", "dry run: the memory plan of a model (bytes by role, arenas vs lower bound, budget)", sm_cmd_plan},
+    {"fit", "the largest context and batch of a model that fit a memory budget, from real plans", sm_cmd_fit},
+    {"sysinfo", "this machine: memory, container limit, threads, CPU features, recommended context", sm_cmd_sysinfo},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
