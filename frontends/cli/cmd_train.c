@@ -200,7 +200,7 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     for (; step < last && !interrupted; step++) {
         float hp[SM_ADAMW_HPARAMS], loss;
         sm_dataset_train_batch(&d, (uint64_t)o->seed, step, B, T, x, y);
-        if (sm_adamw_hparams(&o->adamw, step, hp) || sm_runtime_set(tr.rt, tr.opt.hparams, hp, sizeof hp) ||
+        if (sm_adamw_hparams(&o->adamw, step, hp) || sm_runtime_set(tr.rt, tr.m.opt.hparams, hp, sizeof hp) ||
             run_batch(&tr, x, y, (size_t)B * T, &loss)) {
             sm_cli_fail(cmd, "step %lld: %s", step, sm_last_error());
             goto out;

@@ -30,9 +30,20 @@ const char *sm_cli_templates_help(void)
     return buf;
 }
 
-sm_status sm_model_load(const sm_model_spec *spec, sm_model *m)
+/* The training graph: the forward, its backward, and one AdamW step. */
+static sm_status add_training(const sm_model_spec *spec, sm_model *m)
 {
-    memset(m, 0, sizeof *m);
+    sm_tensor loss = sm_graph_loss(m->g);
+    if (loss == SM_NO_TENSOR)
+        return sm_error(SM_ERR_INVALID_ARG, "model '%s' has no loss, so it cannot be trained", spec->name);
+    sm_adamw_config def;
+    sm_adamw_config_default(&def);
+    sm_status s = sm_graph_backward(m->g, loss);
+    return s ? s : sm_graph_adamw(m->g, spec->adamw ? spec->adamw : &def, &m->opt);
+}
+
+static sm_status build_template(const sm_model_spec *spec, sm_model *m)
+{
     for (size_t i = 0; i < sizeof templates / sizeof templates[0]; i++) {
         if (strcmp(spec->name, templates[i].name)) continue;
         m->gpt = templates[i].cfg;
@@ -43,12 +54,19 @@ sm_status sm_model_load(const sm_model_spec *spec, sm_model *m)
             if (m->gpt.context < spec->seq) m->gpt.context = spec->seq;
         }
         sm_status s = sm_graph_create(&m->g);
-        if (!s) s = sm_gpt_build(m->g, &m->gpt, &m->io);
-        if (s) sm_model_free(m);
-        return s;
+        return s ? s : sm_gpt_build(m->g, &m->gpt, &m->io);
     }
     return sm_error(SM_ERR_INVALID_ARG, "unknown model '%s': give a template (%s) or a graph file", spec->name,
                     sm_cli_templates_help());
+}
+
+sm_status sm_model_load(const sm_model_spec *spec, sm_model *m)
+{
+    memset(m, 0, sizeof *m);
+    sm_status s = build_template(spec, m);
+    if (!s && spec->training) s = add_training(spec, m);
+    if (s) sm_model_free(m);
+    return s;
 }
 
 void sm_model_free(sm_model *m)
