@@ -23,9 +23,14 @@
  *   count (every node's op table estimate) is printed next to it as plan_flops.
  * frac_peak = model GFLOPS / the FMA-loop probe with the same thread count (sm_bench_peak_gflops).
  *
+ * The peak is probed (best of three probes) before the first config and again after the last one;
+ * frac_peak uses the first. On a shared machine another process lowers the probe as much as the
+ * step, so compare "peak_gflops_*t" with "peak_gflops_*t_end" and the load averages printed.
+ *
  * Per-op breakdown: the timed steps run with the executor's profiling on (sm_runtime_set_profile:
  * thread 0 reads the clock at the barrier after each node; a node's time includes waiting for the
- * slowest thread). "by_op" sums the steps by op kind, "top" lists the slowest nodes by name.
+ * slowest thread). Each node's median over the timed steps is taken (robust to one disturbed step);
+ * "by_op" sums those by op kind, "top" lists the slowest nodes by name.
  * Peak RSS is reset (/proc/self/clear_refs) before each run and read after it.
  */
 #include <math.h>
@@ -89,69 +94,101 @@ static void load_avg(double out[3])
     fclose(f);
 }
 
+/* Best of three FMA-loop probes (each itself the best of three short runs). */
+static double probe_peak(int threads)
+{
+    double best = 0;
+    for (int i = 0; i < 3; i++) best = fmax(best, sm_bench_peak_gflops(threads, 0.2));
+    return best;
+}
+
 static int die(const char *what)
 {
     fprintf(stderr, "bench_train: %s: %s\n", what, sm_last_error());
     return 1;
 }
 
-typedef struct kind_time {
-    sm_op_kind op;
-    double seconds;
-} kind_time;
+/* Per-node seconds of each timed step, from the differences of the executor's running totals. */
+typedef struct step_log {
+    int n_nodes, n_steps;
+    double *prev;   /* totals after the previous step */
+    double *sec;    /* [step][node] */
+} step_log;
 
-static int cmp_kind_desc(const void *a, const void *b)
-{
-    double x = ((const kind_time *)a)->seconds, y = ((const kind_time *)b)->seconds;
-    return (x < y) - (x > y);
-}
-
-static int cmp_step_desc(const void *a, const void *b)
-{
-    double x = ((const sm_profile_step *)a)->seconds, y = ((const sm_profile_step *)b)->seconds;
-    return (x < y) - (x > y);
-}
-
-/* The profile of the timed steps, per step averaged over the runs: totals by op kind and the top nodes. */
-static int print_profile(sm_json *j, const sm_runtime *rt, const sm_graph *g, int top)
+static int log_step(step_log *lg, const sm_runtime *rt, int step)
 {
     const sm_profile_step *st;
     int n, runs;
-    if (sm_runtime_profile(rt, &st, &n, &runs) || runs < 1) return die("profile");
-    kind_time kinds[SM_OP_COUNT];
-    double total = 0;
-    for (int k = 0; k < SM_OP_COUNT; k++) kinds[k] = (kind_time){(sm_op_kind)k, 0.0};
+    if (sm_runtime_profile(rt, &st, &n, &runs) || n != lg->n_nodes) return die("profile");
     for (int s = 0; s < n; s++) {
-        kinds[st[s].op].seconds += st[s].seconds;
-        total += st[s].seconds;
+        lg->sec[(size_t)step * n + s] = st[s].seconds - lg->prev[s];
+        lg->prev[s] = st[s].seconds;
     }
-    qsort(kinds, SM_OP_COUNT, sizeof *kinds, cmp_kind_desc);
-    sm_json_num(j, "profiled_ms_per_step", total / runs * 1e3);
+    return 0;
+}
+
+typedef struct node_time {
+    sm_op_kind op;
+    sm_tensor out;
+    double seconds;
+} node_time;
+
+static int cmp_node_desc(const void *a, const void *b)
+{
+    double x = ((const node_time *)a)->seconds, y = ((const node_time *)b)->seconds;
+    return (x < y) - (x > y);
+}
+
+static double median(double *x, int n)
+{
+    qsort(x, (size_t)n, sizeof *x, cmp_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+/* The breakdown: each node's median over the timed steps (robust to a step disturbed by another
+ * process), summed by op kind, and the `top` slowest nodes by name. */
+static int print_profile(sm_json *j, const step_log *lg, const sm_runtime *rt, const sm_graph *g, int top)
+{
+    const sm_profile_step *st;
+    int n, runs;
+    if (sm_runtime_profile(rt, &st, &n, &runs)) return die("profile");
+    node_time *nodes = malloc((size_t)n * sizeof *nodes);
+    double *col = malloc((size_t)lg->n_steps * sizeof *col), kinds[SM_OP_COUNT] = {0}, total = 0;
+    if (!nodes || !col) return die("out of memory");
+    for (int s = 0; s < n; s++) {
+        for (int k = 0; k < lg->n_steps; k++) col[k] = lg->sec[(size_t)k * n + s];
+        nodes[s] = (node_time){st[s].op, st[s].out, median(col, lg->n_steps)};
+        kinds[st[s].op] += nodes[s].seconds;
+        total += nodes[s].seconds;
+    }
+    sm_json_num(j, "profile_ms_per_step", total * 1e3);
     sm_json_arr(j, "by_op");
-    for (int k = 0; k < SM_OP_COUNT && kinds[k].seconds > 0; k++) {
+    for (;;) {
+        int best = -1;
+        for (int k = 0; k < SM_OP_COUNT; k++)
+            if (kinds[k] > 0 && (best < 0 || kinds[k] > kinds[best])) best = k;
+        if (best < 0) break;
         sm_json_obj(j, NULL);
-        sm_json_str(j, "op", sm_op_name(kinds[k].op));
-        sm_json_num(j, "ms", kinds[k].seconds / runs * 1e3);
-        sm_json_num(j, "frac", kinds[k].seconds / total);
+        sm_json_str(j, "op", sm_op_name((sm_op_kind)best));
+        sm_json_num(j, "ms", kinds[best] * 1e3);
+        sm_json_num(j, "frac", kinds[best] / total);
         sm_json_obj_end(j);
+        kinds[best] = 0;
     }
     sm_json_arr_end(j);
-    sm_profile_step *sorted = malloc((size_t)n * sizeof *sorted);
-    if (!sorted) return die("out of memory");
-    memcpy(sorted, st, (size_t)n * sizeof *sorted);
-    qsort(sorted, (size_t)n, sizeof *sorted, cmp_step_desc);
+    qsort(nodes, (size_t)n, sizeof *nodes, cmp_node_desc);
     sm_json_arr(j, "top");
     for (int s = 0; s < top && s < n; s++) {
         const char *name = "?";
-        sm_tensor_info(g, sorted[s].out, &name, NULL, NULL, NULL, NULL);
+        sm_tensor_info(g, nodes[s].out, &name, NULL, NULL, NULL, NULL);
         sm_json_obj(j, NULL);
         sm_json_str(j, "node", name);
-        sm_json_str(j, "op", sm_op_name(sorted[s].op));
-        sm_json_num(j, "ms", sorted[s].seconds / runs * 1e3);
+        sm_json_str(j, "op", sm_op_name(nodes[s].op));
+        sm_json_num(j, "ms", nodes[s].seconds * 1e3);
         sm_json_obj_end(j);
     }
     sm_json_arr_end(j);
-    free(sorted);
+    free(nodes), free(col);
     return 0;
 }
 
@@ -189,7 +226,10 @@ static int bench_one(sm_json *j, const bench_config *bc, int threads, double pea
     const size_t n_tok = (size_t)bc->B * bc->T;
     int32_t *tok = malloc(n_tok * sizeof *tok), *tgt = malloc(n_tok * sizeof *tgt);
     double *times = malloc((size_t)o->steps * sizeof *times);
-    if (!tok || !tgt || !times) return die("out of memory");
+    const int n_nodes = sm_graph_node_count(g);
+    step_log lg = {n_nodes, o->steps, calloc((size_t)n_nodes, sizeof(double)),
+                   malloc((size_t)n_nodes * o->steps * sizeof(double))};
+    if (!tok || !tgt || !times || !lg.prev || !lg.sec) return die("out of memory");
     uint64_t rng = 0x9E3779B97F4A7C15ull;
     float loss_first = NAN, loss = NAN;
     for (int step = 0; step < o->warmup + o->steps; step++) {
@@ -208,13 +248,15 @@ static int bench_one(sm_json *j, const bench_config *bc, int threads, double pea
             sm_runtime_set(rt, opt.hparams, hp, sizeof hp) || sm_runtime_run(rt))
             return die("run");
         const double dt = sm_bench_now() - t0;
-        if (step >= o->warmup) times[step - o->warmup] = dt;
+        if (step >= o->warmup) {
+            times[step - o->warmup] = dt;
+            if (log_step(&lg, rt, step - o->warmup)) return 1;
+        }
         sm_runtime_get(rt, io.loss, &loss, sizeof loss);
         if (step == 0) loss_first = loss;
     }
     const size_t rss = sm_bench_peak_rss();
-    qsort(times, (size_t)o->steps, sizeof *times, cmp_double);
-    const double med = o->steps % 2 ? times[o->steps / 2] : 0.5 * (times[o->steps / 2 - 1] + times[o->steps / 2]);
+    const double med = median(times, o->steps);
     const double flops = model_flops(bc), gflops = flops / med * 1e-9;
 
     sm_json_obj(j, NULL);
@@ -238,10 +280,10 @@ static int bench_one(sm_json *j, const bench_config *bc, int threads, double pea
     sm_json_int(j, "plan_bytes", (int64_t)sm_plan_total_bytes(p));
     sm_json_num(j, "loss_first", loss_first);
     sm_json_num(j, "loss_last", loss);
-    int err = print_profile(j, rt, g, o->top);
+    int err = print_profile(j, &lg, rt, g, o->top);
     sm_json_obj_end(j);
     fflush(j->f);
-    free(tok), free(tgt), free(times);
+    free(tok), free(tgt), free(times), free(lg.prev), free(lg.sec);
     sm_runtime_free(rt);
     sm_plan_free(p);
     sm_graph_free(g);
@@ -272,9 +314,9 @@ int main(int argc, char **argv)
     if (!found) return usage(argv[0]);
 
     char cpu[128];
-    double load0[3], load1[3], peak[3] = {0, 0, 0};
+    double load0[3], load1[3], peak[3] = {0, 0, 0}, peak_end[3] = {0, 0, 0};
     load_avg(load0);
-    for (int t = 1; t <= 2; t++) peak[t] = sm_bench_peak_gflops(t, 0.25);
+    for (int t = 1; t <= 2; t++) peak[t] = probe_peak(t);
     sm_json j;
     sm_json_begin(&j, stdout);
     sm_json_str(&j, "bench", "train");
@@ -293,6 +335,9 @@ int main(int argc, char **argv)
             if (!o.threads || o.threads == t) err = bench_one(&j, &configs[k], t, peak[t], &o);
     }
     sm_json_arr_end(&j);
+    for (int t = 1; t <= 2; t++) peak_end[t] = probe_peak(t);
+    sm_json_num(&j, "peak_gflops_1t_end", peak_end[1]);
+    sm_json_num(&j, "peak_gflops_2t_end", peak_end[2]);
     load_avg(load1);
     sm_json_arr(&j, "loadavg_before");
     for (int i = 0; i < 3; i++) sm_json_num(&j, NULL, load0[i]);
