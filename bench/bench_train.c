@@ -6,7 +6,7 @@
  * Configs (issue 3, point 9):
  *   c     L=6  C=384 H=6  V=256   B=8 T=256   byte-level demo model
  *   b     L=6  C=384 H=6  V=50257 B=4 T=256   the same with GPT-2's vocabulary
- *   gpt2  L=12 C=768 H=12 V=50257 B=4 T=64    the GPT-2 124M shape
+ *   gpt2  L=12 C=768 H=12 V=50257 B=4 T=64    the GPT-2 124M shape (1024 learned positions)
  * each at 1 and 2 threads, built exactly as `smallmind train` builds them (sm_gpt_build, tied
  * embeddings, sm_graph_backward, sm_graph_adamw with the default config incl. gradient clipping,
  * packed plan), W warm-up steps, then N timed steps: the median is reported (and the minimum).
@@ -44,12 +44,13 @@
 typedef struct bench_config {
     const char *name;
     int L, C, H, V, B, T;
+    int context;   /* learned positions: GPT-2 has 1024, so its 124M parameters include them all */
 } bench_config;
 
 static const bench_config configs[] = {
-    {"c", 6, 384, 6, 256, 8, 256},
-    {"b", 6, 384, 6, 50257, 4, 256},
-    {"gpt2", 12, 768, 12, 50257, 4, 64},
+    {"c", 6, 384, 6, 256, 8, 256, 256},
+    {"b", 6, 384, 6, 50257, 4, 256, 256},
+    {"gpt2", 12, 768, 12, 50257, 4, 64, 1024},
 };
 #define N_CONFIGS ((int)(sizeof configs / sizeof configs[0]))
 
@@ -69,6 +70,17 @@ static double attn_fwd_flops(const bench_config *c)
     return (double)c->L * 4.0 * c->B * c->C * 0.5 * c->T * (c->T + 1.0);
 }
 static double model_flops(const bench_config *c) { return 3.0 * matmul_fwd_flops(c) + 3.5 * attn_fwd_flops(c); }
+
+/* Elements of every parameter the graph trains (the ones AdamW updates). */
+static int64_t n_params(const sm_graph *g)
+{
+    int64_t n = 0;
+    for (sm_tensor t = 0; t < sm_graph_tensor_count(g); t++) {
+        sm_role role;
+        if (!sm_tensor_info(g, t, NULL, NULL, &role, NULL, NULL) && role == SM_ROLE_PARAM) n += sm_tensor_numel(g, t);
+    }
+    return n;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -198,7 +210,7 @@ static int bench_one(sm_json *j, const bench_config *bc, int threads, double pea
     sm_gpt_config c;
     sm_gpt_config_default(&c);
     c.vocab = bc->V;
-    c.context = bc->T;
+    c.context = bc->context;
     c.n_layer = bc->L;
     c.n_head = bc->H;
     c.n_embd = bc->C;
@@ -263,6 +275,8 @@ static int bench_one(sm_json *j, const bench_config *bc, int threads, double pea
     sm_json_str(j, "config", bc->name);
     sm_json_int(j, "L", bc->L), sm_json_int(j, "C", bc->C), sm_json_int(j, "H", bc->H);
     sm_json_int(j, "V", bc->V), sm_json_int(j, "B", bc->B), sm_json_int(j, "T", bc->T);
+    sm_json_int(j, "context", bc->context);
+    sm_json_int(j, "params", n_params(g));
     sm_json_int(j, "threads", threads);
     sm_json_int(j, "nodes", sm_graph_node_count(g));
     sm_json_num(j, "ms_per_step", med * 1e3);
