@@ -21,11 +21,12 @@
  *   model_flops = 3·matmul_fwd + 3.5·attn_fwd. Norms, GELU, softmax, cross-entropy, AdamW and the
  *   embedding are not counted (they are time the step pays without FLOPs credit). The plan's own FLOP
  *   count (every node's op table estimate) is printed next to it as plan_flops.
- * frac_peak = model GFLOPS / the FMA-loop probe with the same thread count (sm_bench_peak_gflops).
- *
- * The peak is probed (best of three probes) before the first config and again after the last one;
- * frac_peak uses the first. On a shared machine another process lowers the probe as much as the
- * step, so compare "peak_gflops_*t" with "peak_gflops_*t_end" and the load averages printed.
+ * frac_peak = model GFLOPS / the FMA-loop probe with the same thread count (sm_bench_peak_gflops),
+ * probed (best of three probes) right before and right after each run; the larger is the peak.
+ * On a shared machine another process lowers a probe as it slows the step: a run whose two probes
+ * differ ("peak_before" vs "peak_after"), or whose 2-thread probe is far below twice the 1-thread
+ * one, was disturbed, and so is one whose slowest step ("ms_per_step_max") is far above the median.
+ * The load averages before and after the whole run are printed too.
  *
  * Per-op breakdown: the timed steps run with the executor's profiling on (sm_runtime_set_profile:
  * thread 0 reads the clock at the barrier after each node; a node's time includes waiting for the
@@ -205,7 +206,7 @@ static int print_profile(sm_json *j, const step_log *lg, const sm_runtime *rt, c
 }
 
 /* Builds, plans and trains one config at one thread count; prints its result object. */
-static int bench_one(sm_json *j, const bench_config *bc, int threads, double peak, const opts *o)
+static int bench_one(sm_json *j, const bench_config *bc, int threads, const opts *o)
 {
     sm_gpt_config c;
     sm_gpt_config_default(&c);
@@ -228,6 +229,7 @@ static int bench_one(sm_json *j, const bench_config *bc, int threads, double pea
     sm_plan_options_default(&po);
     po.strategy = SM_PLAN_PACKED;
     po.n_threads = threads;
+    const double peak_before = probe_peak(threads);
     reset_peak_rss();
     if (sm_graph_create(&g) || sm_gpt_build(g, &c, &io)) return die("build");
     if (sm_graph_backward(g, io.loss) || sm_graph_adamw(g, &ac, &opt)) return die("training graph");
@@ -268,6 +270,7 @@ static int bench_one(sm_json *j, const bench_config *bc, int threads, double pea
         if (step == 0) loss_first = loss;
     }
     const size_t rss = sm_bench_peak_rss();
+    const double peak_after = probe_peak(threads), peak = fmax(peak_before, peak_after);
     const double med = median(times, o->steps);
     const double flops = model_flops(bc), gflops = flops / med * 1e-9;
 
@@ -289,6 +292,8 @@ static int bench_one(sm_json *j, const bench_config *bc, int threads, double pea
     sm_json_num(j, "plan_gflop", sm_plan_flops(p) * 1e-9);
     sm_json_num(j, "gflops", gflops);
     sm_json_num(j, "peak_gflops", peak);
+    sm_json_num(j, "peak_before", peak_before);
+    sm_json_num(j, "peak_after", peak_after);
     sm_json_num(j, "frac_peak", gflops / peak);
     sm_json_int(j, "peak_rss_bytes", (int64_t)rss);
     sm_json_int(j, "plan_bytes", (int64_t)sm_plan_total_bytes(p));
@@ -328,16 +333,13 @@ int main(int argc, char **argv)
     if (!found) return usage(argv[0]);
 
     char cpu[128];
-    double load0[3], load1[3], peak[3] = {0, 0, 0}, peak_end[3] = {0, 0, 0};
+    double load0[3], load1[3];
     load_avg(load0);
-    for (int t = 1; t <= 2; t++) peak[t] = probe_peak(t);
     sm_json j;
     sm_json_begin(&j, stdout);
     sm_json_str(&j, "bench", "train");
     sm_json_str(&j, "cpu", sm_bench_cpu_name(cpu, sizeof cpu));
     sm_json_int(&j, "simd_width", sm_bench_simd_width());
-    sm_json_num(&j, "peak_gflops_1t", peak[1]);
-    sm_json_num(&j, "peak_gflops_2t", peak[2]);
     sm_json_int(&j, "warmup_steps", o.warmup);
     sm_json_int(&j, "timed_steps", o.steps);
     sm_json_str(&j, "flops", "3*2*B*T*(12*L*C^2 + C*V) + 3.5*L*4*B*C*T*(T+1)/2");
@@ -346,12 +348,9 @@ int main(int argc, char **argv)
     for (int k = 0; k < N_CONFIGS && !err; k++) {
         if (o.only && strcmp(o.only, configs[k].name)) continue;
         for (int t = 1; t <= 2 && !err; t++)
-            if (!o.threads || o.threads == t) err = bench_one(&j, &configs[k], t, peak[t], &o);
+            if (!o.threads || o.threads == t) err = bench_one(&j, &configs[k], t, &o);
     }
     sm_json_arr_end(&j);
-    for (int t = 1; t <= 2; t++) peak_end[t] = probe_peak(t);
-    sm_json_num(&j, "peak_gflops_1t_end", peak_end[1]);
-    sm_json_num(&j, "peak_gflops_2t_end", peak_end[2]);
     load_avg(load1);
     sm_json_arr(&j, "loadavg_before");
     for (int i = 0; i < 3; i++) sm_json_num(&j, NULL, load0[i]);
