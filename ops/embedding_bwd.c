@@ -44,7 +44,9 @@ static int64_t col_chunk(int64_t C)
     return w < 16 ? 16 : w > 1024 ? 1024 : w;
 }
 
-/* ids [N], gy [N, C] -> gtab [V, C] */
+/* ids [N], gy [N, C] -> gtab [V, C]. The table is zeroed by whole rows first (each thread one
+ * contiguous range: a plain streaming write, where zeroing column chunks would make both threads
+ * write every row of a 50257-row table at a stride); the scatter-add then splits the columns. */
 static void embedding_bwd_forward(const sm_kernel_args *k)
 {
     const int32_t *ids = k->x[0];
@@ -53,9 +55,10 @@ static void embedding_bwd_forward(const sm_kernel_args *k)
     int64_t V = k->out->ne[0], C = k->out->ne[1], N = sm_rec_numel(k->in[0]), W = col_chunk(C);
     int64_t tasks = (C + W - 1) / W;
 #pragma omp for schedule(static)
+    for (int64_t v = 0; v < V; v++) memset(gt + v * C, 0, (size_t)C * sizeof *gt);
+#pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
         int64_t j0 = t * W, w = C - j0 < W ? C - j0 : W;
-        for (int64_t v = 0; v < V; v++) memset(gt + v * C + j0, 0, (size_t)w * sizeof *gt);
         for (int64_t r = 0; r < N; r++) {
             int32_t id = ids[r];
             if (id < 0 || id >= V) continue;
