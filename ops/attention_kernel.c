@@ -19,8 +19,8 @@
  * so the forward's memory is its input and output only, linear in T. The backward
  * (attention_backward.c) adds 2 floats per query (log-sum-exp, dO·out) and ~6 more tiles per thread.
  *
- * Threads. The forward is a team call: units are dealt round-robin with an orphaned
- * `omp for schedule(static, 1)` (round-robin balances the causal triangle); a unit is computed by one
+ * Threads. The forward is a team call: units are dealt round-robin, in decreasing cost, with an
+ * orphaned `omp for schedule(static, 1)` (balances the causal triangle); a unit is computed by one
  * thread in a fixed order, so out is bitwise the same for any thread count. Called outside any
  * parallel region it opens one of omp_get_max_threads() threads; `work` then holds that many slots.
  */
@@ -158,9 +158,13 @@ static void attention_forward_team(const float *qkv, float *out, int B, int T, i
     const int D = C / H, nqt = (T + QT - 1) / QT;
     float *w = (float *)((char *)work + (size_t)omp_get_thread_num() * sm_attention_workspace(T, C, H));
     const long units = (long)B * H * nqt;
+    /* Units in decreasing cost: the last query tile of every (b, h) first (it sees the most keys),
+     * then the one before, ... Dealt round-robin, each thread gets an equal share of every cost level
+     * (B·H units per level), where (b, h)-major order would give the odd query tiles, the larger ones,
+     * all to thread 1 of 2. */
 #pragma omp for schedule(static, 1)
     for (long u = 0; u < units; u++) {
-        const int qt = (int)(u % nqt), h = (int)(u / nqt % H), b = (int)(u / nqt / H);
+        const int qt = nqt - 1 - (int)(u / ((long)B * H)), h = (int)(u % H), b = (int)(u / H % B);
         const int i0 = qt * QT, nq = sm_att_min(QT, T - i0);
         const float *q = qkv + (ptrdiff_t)b * T * 3 * C + (ptrdiff_t)h * D; /* k = q + C, v = q + 2C */
         float *o = out + ((ptrdiff_t)b * T + i0) * C + (ptrdiff_t)h * D;
