@@ -19,6 +19,8 @@ typedef struct sm_cmd {
 
 int sm_cmd_demo(int argc, char **argv);
 int sm_cmd_forward(int argc, char **argv);
+int sm_cmd_check(int argc, char **argv);
+int sm_cmd_print(int argc, char **argv);
 
 /* A model as the user names it on the command line: a built-in template ("gpt", "gpt-tiny",
  * "gpt2") or a graph file, with B, T and whether to build the training graph. */
@@ -39,6 +41,11 @@ typedef struct sm_model {
 /* Lists the built-in templates into a string for --help. */
 const char *sm_cli_templates_help(void);
 sm_status sm_model_load(const sm_model_spec *spec, sm_model *m);
+/* True if name is a graph file rather than a template: not a template name, and it exists or ends in
+ * ".smg". */
+bool sm_model_is_file(const char *name);
+/* Adds "-D KEY=VALUE" to spec (val is KEY=VALUE); prints a usage error and returns false if full. */
+bool sm_cli_define(const char *cmd, sm_model_spec *spec, const char *val);
 void sm_model_free(sm_model *m);
 
 /* Prints "smallmind <cmd>: <message>" to stderr and returns 1. */

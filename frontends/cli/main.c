@@ -7,6 +7,8 @@
 static const sm_cmd commands[] = {
     {"demo", "train-free smoke run of the default model: forward pass, loss and timing", sm_cmd_demo},
     {"forward", "run the forward pass of a model on random tokens and print loss and timing", sm_cmd_forward},
+    {"check", "check a graph file: parse, instantiate, report the first error with its line", sm_cmd_check},
+    {"print", "print a graph file or template in canonical form (expanded, concrete shapes)", sm_cmd_print},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 
