@@ -249,7 +249,9 @@ static sm_status eval_float(ev *E, const gp_expr *e, const char *what, float *ou
     sm_status s = eval(E, e, false, &v);
     if (s) return s;
     double x = v.is_float ? v.f : (double)v.i;
-    if (isfinite(x) && fabs(x) > FLT_MAX)
+    /* a float literal may be a little above FLT_MAX and still round to it (FLT_MAX prints as
+     * 3.4028235e+38); only what rounds to infinity, from halfway to 2^128 on, does not fit */
+    if (isfinite(x) && fabs(x) >= 0x1.ffffffp+127)
         return gp_error(E->c, e->pos, SM_ERR_FORMAT, "%s %g does not fit a float", what, x);
     *out = (float)x;
     return SM_OK;
@@ -451,7 +453,7 @@ static sm_status eval_init(ev *E, const gp_kv *kv, sm_init *init, float *std)
 static sm_status room_for_tensor(ev *E, gp_pos at)
 {
     if (E->g->n_t < E->max_tensors) return SM_OK;
-    return gp_error(E->c, at, SM_ERR_FORMAT, "the graph has more than %d tensors (a runaway repeat?)", E->max_tensors);
+    return gp_error(E->c, at, SM_ERR_FORMAT, "the graph would have more than %d tensors (a runaway repeat?)", E->max_tensors);
 }
 
 static sm_status note_tensor(ev *E, sm_tensor t, bool explicit_role)
