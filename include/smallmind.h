@@ -240,6 +240,16 @@ sm_status sm_runtime_get(const sm_runtime *rt, sm_tensor t, void *dst, size_t by
 sm_status sm_runtime_data(sm_runtime *rt, sm_tensor t, void **ptr);
 /* Runs every node of the plan once, in plan order, in one OpenMP parallel region. */
 sm_status sm_runtime_run(sm_runtime *rt);
+/* The graph the runtime runs. */
+const sm_graph *sm_runtime_graph(const sm_runtime *rt);
+
+/* Weights as safetensors files, tensors named as in the graph; every tensor carries an XXH3 checksum
+ * verified on load, and files are written atomically (temp file, fsync, rename). With
+ * SM_SAVE_OPTIMIZER the optimizer state is saved/loaded too (a training checkpoint). Loading refuses a
+ * file whose tensors do not match the graph's, naming the tensor. */
+#define SM_SAVE_OPTIMIZER 1u
+sm_status sm_runtime_save(sm_runtime *rt, const char *path, unsigned flags);
+sm_status sm_runtime_load(sm_runtime *rt, const char *path, unsigned flags);
 
 /* ---- GPT template ------------------------------------------------------------------------------ */
 
@@ -266,6 +276,48 @@ typedef struct sm_gpt_tensors {
 /* Defaults: the demo model (byte-level, L=6, C=384, H=6, T=256, B=8). */
 void sm_gpt_config_default(sm_gpt_config *c);
 sm_status sm_gpt_build(sm_graph *g, const sm_gpt_config *c, sm_gpt_tensors *out);
+
+/* ---- system memory ----------------------------------------------------------------------------- */
+
+#define SM_FEATURES_MAX 192   /* capacity of sm_sysinfo.features */
+#define SM_BYTES_STR_MAX 32   /* a buffer this big always holds sm_format_bytes' text */
+
+/* What this machine and process may use. Byte counts are bytes; 0 means "not known / none". */
+typedef struct sm_sysinfo {
+    uint64_t total;               /* RAM of the machine (/proc/meminfo MemTotal) */
+    uint64_t available;           /* RAM usable now without swapping (MemAvailable); 0 = unknown */
+    uint64_t cgroup_limit;        /* tightest container limit on this process (cgroup v2 memory.max or
+                                     memory.high, v1 memory.limit_in_bytes, over all ancestors); 0 = none */
+    int cgroup_version;           /* 2 or 1: where cgroup_limit came from; 0 = no limit found */
+    uint64_t budget_auto;         /* what a budget of "auto" means: the smallest of total, available and
+                                     cgroup_limit among those known (no headroom is subtracted) */
+    int n_cpus;                   /* CPUs this process may run on (its affinity mask) */
+    int n_threads;                /* OpenMP's default thread count (omp_get_max_threads) */
+    char features[SM_FEATURES_MAX]; /* CPU features that matter to the kernels, space separated,
+                                       e.g. "sse4_2 avx avx2 fma f16c avx512f avx512bw avx512vl" */
+    int64_t recommended_context;  /* sm_recommended_context(budget_auto) */
+} sm_sysinfo;
+
+/* Reads /proc and /sys (Linux). Fields that cannot be read are 0; fails only if even the total RAM
+ * cannot be found. */
+sm_status sm_sysinfo_get(sm_sysinfo *out);
+/* The process's peak resident set size so far (VmHWM), in bytes. */
+sm_status sm_peak_rss(uint64_t *out);
+
+/* A documented default, not a promise: the context length (tokens) to suggest for a memory budget.
+ * Anchors 8 GiB -> 8k, 16 GiB -> 32k, 32 GiB -> 48k, 64 GiB -> 64k, 128 GiB -> 128k tokens
+ * (k = 1024), linear in log2(budget) between anchors, rounded down to a multiple of 256 tokens,
+ * and clamped to 8k below 8 GiB and 128k above 128 GiB. */
+int64_t sm_recommended_context(uint64_t budget_bytes);
+
+/* Parses a byte size: "123456", "512M", "8G" = "8GiB" = 8*2^30, "8GB" = 8*10^9, "1.5GB".
+ * K M G T P E and KiB … EiB are powers of 1024; KB … EB powers of 1000; case-insensitive; one space
+ * may separate number and unit; fractions need a unit and round down to whole bytes. Anything else
+ * (negative, empty, unknown unit, overflow past 2^64-1) is SM_ERR_INVALID_ARG naming the text. */
+sm_status sm_parse_bytes(const char *s, uint64_t *out);
+/* Writes bytes for people ("512 B", "1.23 GiB": binary units, two decimals) into buf and returns buf
+ * (truncated to cap; SM_BYTES_STR_MAX always suffices). */
+const char *sm_format_bytes(uint64_t bytes, char *buf, size_t cap);
 
 #ifdef __cplusplus
 }

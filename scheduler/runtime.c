@@ -9,13 +9,15 @@
 
 #include "../graph/error.h"
 #include "../graph/rng.h"
+#include "../memory/arena.h"
 #include "../ops/op.h"
 #include "plan.h"
 
 struct sm_runtime {
     const sm_graph *g;
     const sm_plan *p;
-    void *arena[SM_ARENA_COUNT];
+    sm_arena *arena[SM_ARENA_COUNT];
+    void *base[SM_ARENA_COUNT];
     void **ptr;                /* storage of each tensor */
     sm_kernel_args *args;      /* one per step, bound once */
     bool *input_set;           /* inputs written since the last run */
@@ -27,7 +29,7 @@ static sm_status bind(sm_runtime *rt)
     const sm_graph *g = rt->g;
     const sm_plan *p = rt->p;
     for (int i = 0; i < g->n_t; i++)
-        rt->ptr[i] = (char *)rt->arena[p->t[i].arena] + p->t[i].offset;
+        rt->ptr[i] = (char *)rt->base[p->t[i].arena] + p->t[i].offset;
     for (int s = 0; s < p->n_steps; s++) {
         const sm_node *n = &g->nodes[p->order[s]];
         const sm_op_def *d = sm_op_def_get(n->op);
@@ -43,7 +45,7 @@ static sm_status bind(sm_runtime *rt)
             a->in[i] = &g->t[n->in[i]];
             a->x[i] = rt->ptr[n->in[i]];
         }
-        a->work = rt->arena[SM_ARENA_WORK];
+        a->work = rt->base[SM_ARENA_WORK];
         a->work_bytes = p->work_per_thread;
     }
     return SM_OK;
@@ -65,11 +67,11 @@ sm_status sm_runtime_create(const sm_graph *g, const sm_plan *p, sm_runtime **ou
     rt->args = calloc((size_t)p->n_steps + 1, sizeof *rt->args);
     rt->input_set = calloc((size_t)g->n_t + 1, sizeof *rt->input_set);
     sm_status s = rt->ptr && rt->args && rt->input_set ? SM_OK : sm_error(SM_ERR_NOMEM, "runtime: out of memory");
+    /* One allocation per arena, committed up front, so the process's memory is the plan's total. */
     for (int a = 0; !s && a < SM_ARENA_COUNT; a++) {
-        size_t bytes = p->arena[a].size ? p->arena[a].size : SM_PLAN_ALIGN;
-        if (posix_memalign(&rt->arena[a], SM_PLAN_ALIGN, bytes))
-            s = sm_error(SM_ERR_NOMEM, "cannot allocate the %s arena (%zu bytes): lower B or T, or plan with a "
-                         "budget", sm_arena_name(a), bytes);
+        s = sm_arena_create_heap((size_t)p->arena[a].size, &rt->arena[a]);
+        if (s) sm_error_prefix(s, "the %s arena: ", sm_arena_name(a));
+        else rt->base[a] = sm_arena_base(rt->arena[a]);
     }
     if (!s) s = bind(rt);
     if (s) {
@@ -83,12 +85,14 @@ sm_status sm_runtime_create(const sm_graph *g, const sm_plan *p, sm_runtime **ou
 void sm_runtime_free(sm_runtime *rt)
 {
     if (!rt) return;
-    for (int a = 0; a < SM_ARENA_COUNT; a++) free(rt->arena[a]);
+    for (int a = 0; a < SM_ARENA_COUNT; a++) sm_arena_free(rt->arena[a]);
     free(rt->ptr);
     free(rt->args);
     free(rt->input_set);
     free(rt);
 }
+
+const sm_graph *sm_runtime_graph(const sm_runtime *rt) { return rt ? rt->g : NULL; }
 
 sm_status sm_runtime_set_threads(sm_runtime *rt, int n)
 {
