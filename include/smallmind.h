@@ -101,6 +101,25 @@ typedef enum sm_op_kind {
     SM_OP_CROSS_ENTROPY,  /* (logits [..,V], targets i32 [..]) -> [1] mean loss, softmax fused */
     SM_OP_CAST,           /* (x; dtype) storage type conversion */
     /* ops appended by later passes (backward rules, optimizer) go below this line */
+    /* -- appended by autodiff and the optimizer (graph/autodiff.c, graph/optimizer.c); not differentiable */
+    SM_OP_FILL,           /* (; d0..d3; value) -> f32 [d0..d3] every element = value (no inputs) */
+    SM_OP_SUM_TO,         /* (x [..., S]; ndim) -> [S]: sum over the leading dims, keeping the last ndim */
+    SM_OP_EXPAND,         /* (x; d0..d3, axis; s) -> [d0..d3]: s * x repeated along axis (-1: x is [1],
+                             repeated everywhere); x holds the output with that axis removed */
+    SM_OP_PAD,            /* (x; axis, start, total) -> x at start.. along axis, zeros elsewhere (slice's
+                             adjoint) */
+    SM_OP_EMBEDDING_BWD,  /* (ids i32 [...], gy [..., C]; vocab) -> [vocab, C] scatter-add of gy rows */
+    SM_OP_NORM_STATS,     /* (x [..,C]; rms; eps) -> [..,2] per row (mean, rstd); rms = 1: mean is 0 */
+    SM_OP_NORM_BWD_X,     /* (x [..,C], w [C], gy [..,C], stats [..,2]; rms) -> dx [..,C] */
+    SM_OP_NORM_BWD_W,     /* (x [..,C], gy [..,C], stats [..,2]; rms) -> dw [C] = sum over rows gy*xhat */
+    SM_OP_GELU_BWD,       /* (x, gy) -> gy * gelu'(x) */
+    SM_OP_SILU_BWD,       /* (x, gy) -> gy * silu'(x) */
+    SM_OP_SOFTMAX_BWD,    /* (y, gy) -> y * (gy - sum(gy * y)) along the last dim; y = softmax output */
+    SM_OP_ATTENTION_BWD,  /* (qkv [B,T,3C], gy [B,T,C]; n_head, span) -> dqkv [B,T,3C] */
+    SM_OP_CROSS_ENTROPY_BWD, /* (logits [..,V], targets i32 [..], gy [1]) -> dlogits [..,V] */
+    SM_OP_SUMSQ,          /* (x1..xn) -> [1] sum of the squares of every element (fixed order) */
+    SM_OP_ADAMW,          /* (param, grad, m, v, hparams [8], sumsq [1]?; decay) -> [1] token: updates
+                             param, m and v IN PLACE (see sm_graph_adamw) */
     SM_OP_COUNT
 } sm_op_kind;
 
@@ -199,6 +218,66 @@ sm_status sm_graph_print(const sm_graph *g, char **out_text);
 sm_status sm_graph_save_file(const sm_graph *g, const char *path);
 /* The graph's identity: XXH3-64 of its canonical form (0 if it cannot be printed). */
 uint64_t sm_graph_hash(const sm_graph *g);
+
+/* ---- training ---------------------------------------------------------------------------------- */
+
+/* Appends the backward graph of the scalar f32 `loss` (usually sm_graph_loss(g)): the seed
+ * dloss/dloss = 1 is a "fill" node, every node the loss depends on gets its op's backward rule, in
+ * reverse insertion order, and a tensor used more than once gets the sum of its gradients (added in
+ * that same fixed order, so results are deterministic). Every trainable parameter the loss depends on
+ * gets a gradient tensor named "grad.<param>" with role SM_ROLE_GRAD (sm_graph_grad); parameters
+ * marked not trainable, parameters the loss does not depend on, inputs and i32 tensors get none.
+ * Intermediate gradients are ordinary activations. Call it once per graph, after the forward. */
+sm_status sm_graph_backward(sm_graph *g, sm_tensor loss);
+/* The gradient of parameter p once sm_graph_backward has run, else SM_NO_TENSOR. */
+sm_tensor sm_graph_grad(const sm_graph *g, sm_tensor p);
+
+/* AdamW (Loshchilov & Hutter) with bias correction, decoupled weight decay, optional clipping of the
+ * global gradient L2 norm, linear warmup and cosine decay of the learning rate. */
+typedef struct sm_adamw_config {
+    float lr;             /* peak learning rate (reached at the end of warmup) */
+    float min_lr;         /* the cosine decays to this at total_steps and stays there */
+    int64_t warmup_steps; /* linear warmup from lr/warmup_steps to lr over this many steps (0: none) */
+    int64_t total_steps;  /* end of the cosine decay; 0: no decay (constant lr after warmup) */
+    float beta1, beta2, eps;
+    float weight_decay;   /* decoupled: p -= lr*wd*p, only for parameters of 2+ dims (see below) */
+    float grad_clip;      /* clip the global gradient L2 norm to this; 0 = no clipping */
+} sm_adamw_config;
+
+/* Per-step values the update nodes read from the "opt.hparams" input, in this order. */
+typedef enum sm_adamw_hparam {
+    SM_ADAMW_LR = 0,      /* learning rate of this step (schedule applied) */
+    SM_ADAMW_BETA1,
+    SM_ADAMW_BETA2,
+    SM_ADAMW_EPS,
+    SM_ADAMW_WD,          /* weight decay */
+    SM_ADAMW_BC1,         /* 1 / (1 - beta1^t), t = step + 1 */
+    SM_ADAMW_BC2,         /* 1 / (1 - beta2^t) */
+    SM_ADAMW_CLIP,        /* max global norm; <= 0: no clipping this step */
+    SM_ADAMW_HPARAMS      /* count */
+} sm_adamw_hparam;
+
+typedef struct sm_adamw_tensors {
+    sm_tensor hparams;    /* input f32 [SM_ADAMW_HPARAMS]: set before every run (sm_adamw_hparams) */
+    sm_tensor grad_sumsq; /* output f32 [1]: sum of squares of all gradients before clipping (its
+                             sqrt is the global norm); SM_NO_TENSOR when grad_clip was 0 */
+    int n_params;         /* parameters updated */
+} sm_adamw_tensors;
+
+/* GPT-2 / nanoGPT defaults: lr 6e-4, min_lr 6e-5, betas 0.9/0.95, eps 1e-8, wd 0.1, clip 1.0, no
+ * warmup or decay (set warmup_steps and total_steps for a schedule). */
+void sm_adamw_config_default(sm_adamw_config *c);
+/* Appends the optimizer step after sm_graph_backward: with grad_clip > 0 the sum of squares of all
+ * gradients (fixed order), then per parameter with a gradient, in tensor order, one "adamw" node that
+ * updates the parameter and its moments "adam.m.<p>" and "adam.v.<p>" (role SM_ROLE_OPTIM, zero at
+ * init) in place. Weight decay applies to parameters of 2 or more dims (matmul weights, embeddings),
+ * not to 1-D ones (biases, norm gains), as GPT-2 training does. */
+sm_status sm_graph_adamw(sm_graph *g, const sm_adamw_config *cfg, sm_adamw_tensors *out);
+/* The "opt.hparams" values for update number `step` (0 for the first update): learning rate from
+ * linear warmup then cosine decay to min_lr, bias corrections for t = step + 1. */
+sm_status sm_adamw_hparams(const sm_adamw_config *cfg, int64_t step, float out[SM_ADAMW_HPARAMS]);
+/* Learning rate of update number `step` alone. */
+float sm_adamw_lr(const sm_adamw_config *cfg, int64_t step);
 
 /* ---- plan -------------------------------------------------------------------------------------- */
 

@@ -53,10 +53,10 @@ static double flops_binary(const sm_graph *g, const sm_node *n) { return sm_flop
 
 const sm_op_def sm_op_add = {
     .name = "add", .min_in = 2, .max_in = 2, .shape = shape_binary, .flops = flops_binary,
-    .inplace = true, .forward = add_forward, .reference = add_reference,
+    .inplace = true, .forward = add_forward, .reference = add_reference, .backward = sm_backward_add,
 };
 
 const sm_op_def sm_op_mul = {
     .name = "mul", .min_in = 2, .max_in = 2, .shape = shape_binary, .flops = flops_binary,
-    .inplace = true, .forward = mul_forward, .reference = mul_reference,
+    .inplace = true, .forward = mul_forward, .reference = mul_reference, .backward = sm_backward_mul,
 };

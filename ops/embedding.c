@@ -59,5 +59,5 @@ static void embedding_reference(const sm_kernel_args *k)
 
 const sm_op_def sm_op_embedding = {
     .name = "embedding", .min_in = 2, .max_in = 2, .shape = shape_embedding,
-    .forward = embedding_forward, .reference = embedding_reference,
+    .forward = embedding_forward, .reference = embedding_reference, .backward = sm_backward_embedding,
 };

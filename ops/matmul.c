@@ -101,7 +101,7 @@ static size_t work_gemm(const sm_graph *g, const sm_node *n)
 const sm_op_def sm_op_matmul = {
     .name = "matmul", .min_in = 2, .max_in = 2, .iattr = {"trans_a", "trans_b"},
     .shape = shape_matmul, .flops = flops_matmul, .workspace = work_gemm,
-    .forward = matmul_forward, .reference = matmul_reference,
+    .forward = matmul_forward, .reference = matmul_reference, .backward = sm_backward_matmul,
 };
 
 /* ---- linear ---- */
@@ -161,4 +161,5 @@ static double flops_linear(const sm_graph *g, const sm_node *n)
 const sm_op_def sm_op_linear = {
     .name = "linear", .min_in = 2, .max_in = 3, .shape = shape_linear, .flops = flops_linear,
     .workspace = work_gemm, .forward = linear_forward, .reference = linear_reference,
+    .backward = sm_backward_linear,
 };

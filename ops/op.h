@@ -48,6 +48,11 @@ typedef struct sm_op_def {
     size_t (*workspace)(const sm_graph *g, const sm_node *n);
     bool is_view;      /* output aliases input 0's storage (same bytes, other shape) */
     bool inplace;      /* output may take input 0's storage if input 0 dies here (same size/type) */
+    /* The kernel writes into some of its inputs (the optimizer update: param, moments). Those inputs
+     * are persistent tensors (params/optimizer state), never reused; the node's own output is a
+     * 1-element token. The planner must keep the node (its output may be unused) and order it after
+     * every other reader of the tensors it writes. */
+    bool mutates_inputs;
     sm_kernel_fn forward;
     sm_kernel_fn reference;
     sm_backward_fn backward;                   /* NULL = not differentiable */

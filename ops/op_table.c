@@ -28,6 +28,22 @@ static const sm_op_def *const table[SM_OP_COUNT] = {
     [SM_OP_MEAN] = &sm_op_mean,
     [SM_OP_CROSS_ENTROPY] = &sm_op_cross_entropy,
     [SM_OP_CAST] = &sm_op_cast,
+    /* appended by autodiff and the optimizer */
+    [SM_OP_FILL] = &sm_op_fill,
+    [SM_OP_SUM_TO] = &sm_op_sum_to,
+    [SM_OP_EXPAND] = &sm_op_expand,
+    [SM_OP_PAD] = &sm_op_pad,
+    [SM_OP_EMBEDDING_BWD] = &sm_op_embedding_bwd,
+    [SM_OP_NORM_STATS] = &sm_op_norm_stats,
+    [SM_OP_NORM_BWD_X] = &sm_op_norm_bwd_x,
+    [SM_OP_NORM_BWD_W] = &sm_op_norm_bwd_w,
+    [SM_OP_GELU_BWD] = &sm_op_gelu_bwd,
+    [SM_OP_SILU_BWD] = &sm_op_silu_bwd,
+    [SM_OP_SOFTMAX_BWD] = &sm_op_softmax_bwd,
+    [SM_OP_ATTENTION_BWD] = &sm_op_attention_bwd,
+    [SM_OP_CROSS_ENTROPY_BWD] = &sm_op_cross_entropy_bwd,
+    [SM_OP_SUMSQ] = &sm_op_sumsq,
+    [SM_OP_ADAMW] = &sm_op_adamw,
 };
 
 const sm_op_def *sm_op_def_get(sm_op_kind op) { return (unsigned)op < SM_OP_COUNT ? table[op] : NULL; }

@@ -37,5 +37,5 @@ mismatch:;
 
 const sm_op_def sm_op_reshape = {
     .name = "reshape", .min_in = 1, .max_in = 1, .iattr = {"d0", "d1", "d2", "d3"},
-    .shape = shape_reshape, .is_view = true,
+    .shape = shape_reshape, .is_view = true, .backward = sm_backward_reshape,
 };

@@ -28,5 +28,5 @@ static double flops_scale(const sm_graph *g, const sm_node *n) { return sm_flops
 const sm_op_def sm_op_scale = {
     .name = "scale", .min_in = 1, .max_in = 1, .fattr = {"s"}, .fattr_default = {1.0f},
     .shape = shape_scale, .flops = flops_scale, .inplace = true,
-    .forward = scale_forward, .reference = scale_reference,
+    .forward = scale_forward, .reference = scale_reference, .backward = sm_backward_scale,
 };

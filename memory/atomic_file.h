@@ -1,0 +1,49 @@
+/* atomic_file.h — whole-file writes that either fully happen or leave the old file untouched, and
+ * bounded whole-file reads.
+ *
+ * A write goes to a temp file "<path>.<pid>.<n>.tmp" in the same directory (so rename(2) stays on
+ * one filesystem and is atomic), is flushed and fsync'd, renamed over <path>, and the directory is
+ * fsync'd so the rename itself survives a crash. On any failure the temp file is removed and <path>
+ * is as it was; the message names the path, what failed and the errno text (ENOSPC says the disk is
+ * full). */
+#ifndef SM_ATOMIC_FILE_H
+#define SM_ATOMIC_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smallmind.h"
+
+/* Writes the concatenation of n chunks (chunks[i], sizes[i] bytes) to path atomically. */
+sm_status sm_file_write_atomic(const char *path, const void *const *chunks, const size_t *sizes, int n);
+
+/* Streaming variant for files too large to assemble in memory: open, write any number of times,
+ * then commit (rename into place) or abort (remove the temp file). Both commit and abort free the
+ * writer, whatever happens; after a failed write the writer only accepts abort (commit fails too). */
+typedef struct sm_file_writer sm_file_writer;
+
+sm_status sm_file_writer_open(const char *path, sm_file_writer **out);
+sm_status sm_file_writer_write(sm_file_writer *w, const void *data, size_t n);
+/* Bytes accepted so far. */
+uint64_t sm_file_writer_offset(const sm_file_writer *w);
+sm_status sm_file_writer_commit(sm_file_writer *w);
+void sm_file_writer_abort(sm_file_writer *w);
+
+/* Reads a whole regular file into a malloc'd buffer (free() it) with a NUL byte appended (not counted
+ * in *size) so text can be parsed in place. Files larger than max_bytes are refused (SM_ERR_FORMAT)
+ * before anything is allocated. */
+sm_status sm_file_read_all(const char *path, size_t max_bytes, void **data, size_t *size);
+
+/* A read-only, private memory map of a whole regular file. An empty file maps to data == NULL,
+ * size == 0. The file must not be truncated by another process while mapped (that would raise
+ * SIGBUS on access); files the engine writes are replaced by rename, never truncated, so a map of
+ * the old file stays valid. */
+typedef struct sm_file_map {
+    const void *data;
+    size_t size;
+} sm_file_map;
+
+sm_status sm_file_map_open(const char *path, sm_file_map *m);
+void sm_file_map_close(sm_file_map *m);
+
+#endif

@@ -1,0 +1,100 @@
+/* adamw.c — one AdamW update of one parameter, in place:
+ *   (param, grad, m, v, hparams [8], sumsq [1]?; decay) -> token [1]
+ * With the step's values from hparams (sm_adamw_hparam order) and c the clipping factor
+ * min(1, clip / (sqrt(sumsq) + 1e-6)) (1 without sumsq or with clip <= 0; the grad is not modified):
+ *   g = c·grad;  m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²
+ *   param -= lr·( m·bc1 / (sqrt(v·bc2) + eps) + wd·param )      (wd only with decay = 1)
+ * which is decoupled weight decay (Loshchilov & Hutter) with bias-corrected moments. The node
+ * writes param, m and v (mutates_inputs); its token output holds 0 and exists only because every
+ * node has an output. Elements are independent: split across threads. */
+#include <math.h>
+
+#include <omp.h>
+
+#include "../graph/error.h"
+#include "rows.h"
+
+#define CHUNK 4096
+
+static sm_status shape_adamw(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
+{
+    for (int i = 0; i < n->n_in; i++) {
+        sm_status s = sm_shape_check_f32(g, n, out, i);
+        if (s) return s;
+    }
+    const sm_tensor_rec *p = &g->t[n->in[0]];
+    for (int i = 1; i < 4; i++) {
+        const sm_tensor_rec *r = &g->t[n->in[i]];
+        bool ok = r->ndim == p->ndim;
+        for (int d = 0; ok && d < p->ndim; d++) ok = r->ne[d] == p->ne[d];
+        if (!ok) {
+            char a[64], b[64];
+            return sm_error(SM_ERR_SHAPE, "node '%s': adamw input %d '%s' %s must have the parameter '%s''s shape %s",
+                            out->name, i, r->name, sm_shape_str(r, a, sizeof a), p->name, sm_shape_str(p, b, sizeof b));
+        }
+    }
+    if (sm_rec_numel(&g->t[n->in[4]]) < SM_ADAMW_HPARAMS)
+        return sm_error(SM_ERR_SHAPE, "node '%s': adamw hyperparameters '%s' must hold %d values", out->name,
+                        g->t[n->in[4]].name, SM_ADAMW_HPARAMS);
+    if (n->n_in == 6 && sm_rec_numel(&g->t[n->in[5]]) != 1)
+        return sm_error(SM_ERR_SHAPE, "node '%s': adamw gradient sum of squares '%s' must be one value", out->name,
+                        g->t[n->in[5]].name);
+    out->ndim = 1;
+    out->dtype = SM_F32;
+    return SM_OK;
+}
+
+static double clip_factor(const sm_kernel_args *k)
+{
+    const float *hp = k->x[4];
+    if (k->n_in < 6 || hp[SM_ADAMW_CLIP] <= 0.0f) return 1.0;
+    double c = hp[SM_ADAMW_CLIP] / (sqrt((double)*(const float *)k->x[5]) + 1e-6);
+    return c < 1.0 ? c : 1.0;
+}
+
+/* param, grad, m, v: [N] */
+static void adamw_forward(const sm_kernel_args *k)
+{
+    const float *hp = k->x[4], *grad = k->x[1];
+    /* The storage is the arenas', writable: the inputs are const only in the kernel signature. */
+    float *p = (float *)k->x[0], *m = (float *)k->x[2], *v = (float *)k->x[3];
+    float lr = hp[SM_ADAMW_LR], b1 = hp[SM_ADAMW_BETA1], b2 = hp[SM_ADAMW_BETA2], eps = hp[SM_ADAMW_EPS];
+    float wd = k->node->attrs.i[0] ? hp[SM_ADAMW_WD] : 0.0f, bc1 = hp[SM_ADAMW_BC1], bc2 = hp[SM_ADAMW_BC2];
+    float c = (float)clip_factor(k);
+    int64_t n = sm_rec_numel(k->in[0]), chunks = (n + CHUNK - 1) / CHUNK;
+#pragma omp for schedule(static)
+    for (int64_t ch = 0; ch < chunks; ch++) {
+        int64_t end = (ch + 1) * CHUNK < n ? (ch + 1) * CHUNK : n;
+        for (int64_t i = ch * CHUNK; i < end; i++) {
+            float gi = c * grad[i];
+            m[i] = b1 * m[i] + (1.0f - b1) * gi;
+            v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+            p[i] -= lr * (m[i] * bc1 / (sqrtf(v[i] * bc2) + eps) + wd * p[i]);
+        }
+    }
+    if (omp_get_thread_num() == 0) *(float *)k->y = 0.0f;
+}
+
+static void adamw_reference(const sm_kernel_args *k)
+{
+    const float *hp = k->x[4], *grad = k->x[1];
+    float *p = (float *)k->x[0], *m = (float *)k->x[2], *v = (float *)k->x[3];
+    double wd = k->node->attrs.i[0] ? hp[SM_ADAMW_WD] : 0.0, c = clip_factor(k);
+    for (int64_t i = 0; i < sm_rec_numel(k->in[0]); i++) {
+        double gi = c * grad[i];
+        double mi = hp[SM_ADAMW_BETA1] * (double)m[i] + (1.0 - hp[SM_ADAMW_BETA1]) * gi;
+        double vi = hp[SM_ADAMW_BETA2] * (double)v[i] + (1.0 - hp[SM_ADAMW_BETA2]) * gi * gi;
+        double upd = mi * hp[SM_ADAMW_BC1] / (sqrt(vi * hp[SM_ADAMW_BC2]) + hp[SM_ADAMW_EPS]) + wd * p[i];
+        m[i] = (float)mi;
+        v[i] = (float)vi;
+        p[i] = (float)(p[i] - hp[SM_ADAMW_LR] * upd);
+    }
+    *(float *)k->y = 0.0f;
+}
+
+static double flops_adamw(const sm_graph *g, const sm_node *n) { return 14.0 * (double)sm_rec_numel(&g->t[n->in[0]]); }
+
+const sm_op_def sm_op_adamw = {
+    .name = "adamw", .min_in = 5, .max_in = 6, .iattr = {"decay"}, .shape = shape_adamw, .flops = flops_adamw,
+    .mutates_inputs = true, .forward = adamw_forward, .reference = adamw_reference,
+};
