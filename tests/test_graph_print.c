@@ -145,6 +145,32 @@ Test(round_trip, c_api_graph)
     sm_graph_free(g);
 }
 
+/* The GPT template at the demo's size, and a tiny one after autodiff and AdamW (gradient and
+ * optimizer roles, gradient links, in-place update nodes, nodes with no tensor inputs). */
+Test(round_trip, gpt_template_forward_and_training_graphs)
+{
+    sm_gpt_config c;
+    sm_gpt_tensors io;
+    sm_graph *g;
+    sm_gpt_config_default(&c);
+    OK(sm_graph_create(&g));
+    OK(sm_gpt_build(g, &c, &io));
+    assert_round_trip(g);
+    sm_graph_free(g);
+
+    c.vocab = 11, c.context = 8, c.n_layer = 2, c.n_head = 2, c.n_embd = 8, c.batch = 2, c.seq = 4;
+    c.tied_embeddings = 0;
+    OK(sm_graph_create(&g));
+    OK(sm_gpt_build(g, &c, &io));
+    OK(sm_graph_backward(g, io.loss));
+    sm_adamw_config ac;
+    sm_adamw_tensors at;
+    sm_adamw_config_default(&ac);
+    OK(sm_graph_adamw(g, &ac, &at));
+    assert_round_trip(g);
+    sm_graph_free(g);
+}
+
 Test(round_trip, empty_graph)
 {
     sm_graph *g;
