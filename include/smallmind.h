@@ -398,6 +398,82 @@ sm_status sm_parse_bytes(const char *s, uint64_t *out);
  * (truncated to cap; SM_BYTES_STR_MAX always suffices). */
 const char *sm_format_bytes(uint64_t bytes, char *buf, size_t cap);
 
+/* ---- memory plan: arenas, figures, reports, plan files, budgets ---------------------------------- */
+/* A plan puts every tensor at a fixed offset in one of these arenas (one allocation each). They are
+ * also the breakdown by role: weights, gradients, optimizer state, activations (with the inputs and
+ * outputs), KV cache, per-thread workspace. */
+typedef enum sm_arena_id {
+    SM_ARENA_PARAMS = 0,  /* weights: persist across runs */
+    SM_ARENA_GRADS,       /* parameter gradients */
+    SM_ARENA_OPTIM,       /* optimizer state (AdamW moments): persists across runs */
+    SM_ARENA_ACT,         /* inputs, activations, outputs: the only arena whose ranges are reused */
+    SM_ARENA_KV,          /* attention key/value cache */
+    SM_ARENA_WORK,        /* kernel scratch: n_threads x the largest per-thread need */
+    SM_ARENA_COUNT
+} sm_arena_id;
+
+const char *sm_arena_name(sm_arena_id a);       /* "params", "grads", "optim", "activations", ... */
+const char *sm_arena_role_label(sm_arena_id a); /* "weights", "gradients", "optimizer state", ... */
+/* What shrinks an arena, for messages: "lower the batch B or the sequence length T (-B, -T)". */
+const char *sm_arena_advice(sm_arena_id a);
+
+#define SM_PLAN_MAX_PACKERS 8
+/* The figures behind one arena's size. */
+typedef struct sm_plan_arena_info {
+    uint64_t size;          /* bytes the runtime allocates */
+    uint64_t lower_bound;   /* max bytes live at any one step (sizes rounded up to 64): no layout is smaller */
+    uint64_t naive;         /* bytes with no reuse at all */
+    int peak_step;          /* a step where the lower bound is reached */
+    int n_packers;          /* offset packers tried (0: laid end to end, nothing can share) */
+    const char *packer_name[SM_PLAN_MAX_PACKERS];
+    uint64_t packer_size[SM_PLAN_MAX_PACKERS];
+    int chosen;             /* index of the packer whose layout is used; -1 = laid end to end */
+} sm_plan_arena_info;
+
+sm_status sm_plan_arena_stats(const sm_plan *p, sm_arena_id a, sm_plan_arena_info *out);
+/* Where a tensor lives: arena, byte offset, bytes, and the steps of its first and last use (any
+ * out-pointer may be NULL). */
+sm_status sm_plan_tensor_place(const sm_plan *p, sm_tensor t, sm_arena_id *arena, uint64_t *offset,
+                               uint64_t *bytes, int *first, int *last);
+/* The arena holding most bytes: the term to shrink first. */
+sm_arena_id sm_plan_dominant(const sm_plan *p);
+
+/* XXH3 of a graph's structure (tensors' names, shapes, dtypes, roles; nodes' ops, inputs, attributes)
+ * and of a plan (its graph's hash plus the options that shape the layout). */
+uint64_t sm_graph_hash(const sm_graph *g);
+uint64_t sm_plan_hash(const sm_plan *p);
+
+/* Bytes a run of this plan takes, answered from the plan: the arenas plus SmallMind's own tables
+ * (graph, plan, runtime bindings). Not counted: the program, libc and OpenMP runtimes, thread stacks. */
+uint64_t sm_plan_estimate(const sm_plan *p);
+/* 1 if sm_plan_estimate(p) <= budget, else 0. */
+int sm_plan_can_fit(const sm_plan *p, uint64_t budget);
+/* Checks a plan against a graph: same graph, a topological order, every tensor inside its arena and
+ * live wherever it is read, and no two tensors live at the same step overlapping in memory.
+ * SM_ERR_INTERNAL naming the tensors otherwise. */
+sm_status sm_plan_validate(const sm_plan *p, const sm_graph *g);
+
+typedef enum sm_report_format { SM_REPORT_TEXT = 0, SM_REPORT_JSON } sm_report_format;
+/* The plan as text for people or JSON (schema: docs/plan-format.md): breakdown by role, each arena's
+ * size, lower bound, ratio, packers and naive size, the total, the budget verdict (budget 0 = none),
+ * the dominant term and what shrinks it. g (may be NULL) names the largest tensors. *out is
+ * malloc'd: free() it. */
+sm_status sm_plan_report(const sm_plan *p, const sm_graph *g, sm_report_format f, uint64_t budget,
+                         char **out);
+/* The activation arena as an SVG picture (time across, offset up, one rectangle per tensor),
+ * written atomically. */
+sm_status sm_plan_write_svg(const sm_plan *p, const sm_graph *g, const char *path);
+/* A plan file: versioned, XXH3-checksummed, written atomically (docs/plan-format.md). Loading
+ * checks the checksum, the graph's hash (a plan made for another graph is refused, naming both
+ * hashes) and validates the layout before trusting it. */
+sm_status sm_plan_save(const sm_plan *p, const char *path);
+sm_status sm_plan_load(const sm_graph *g, const char *path, sm_plan **out);
+
+/* Debug runs: every tensor's bytes are filled with NaN (all ones) when its storage dies, and before
+ * each node the runtime checks that its inputs' and output's ranges still belong to them (no dead
+ * or overwritten range is read). A violation stops the run with SM_ERR_INTERNAL naming the node. */
+sm_status sm_runtime_set_debug(sm_runtime *rt, int on);
+
 #ifdef __cplusplus
 }
 #endif

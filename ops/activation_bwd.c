@@ -1,27 +1,31 @@
 /* activation_bwd.c — backward of gelu and silu, elementwise: (x [N], gy [N]) -> dx [N].
  *   gelu (tanh form): y = 0.5·x·(1 + tanh u), u = √(2/π)·(x + 0.044715·x³)
- *                     y' = 0.5·(1 + tanh u) + 0.5·x·(1 - tanh²u)·√(2/π)·(1 + 3·0.044715·x²)
+ *                     y' = 0.5·(1 + tanh u) + 0.5·x·(1 - tanh²u)·u'
  *   silu:             y = x·σ(x),  y' = σ(x)·(1 + x·(1 - σ(x)))
- * The team kernels compute in float; the references in double. */
+ * The team kernels write gelu's 0.5·(1 + tanh u) as σ(2u) = 1/(1 + exp(-2u)), as the forward does,
+ * so 0.5·(1 - tanh²u) = 2·σ(2u)·(1 - σ(2u)): one exp (vmath.h's, which vectorises) and no
+ * cancellation for negative x. The references compute the tanh forms in double. */
 #include <math.h>
 
 #include "../graph/error.h"
 #include "backward.h"
 #include "rows.h"
+#include "vmath.h"
 
 #define SQRT_2_OVER_PI 0.79788456080286536
 #define GELU_C 0.044715
 #define CHUNK 4096
 
-static float gelu_grad(float x)
+static inline float gelu_grad(float x)
 {
-    float u = (float)SQRT_2_OVER_PI * (x + (float)GELU_C * x * x * x), t = tanhf(u);
-    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * (float)SQRT_2_OVER_PI * (1.0f + 3.0f * (float)GELU_C * x * x);
+    float a = (float)SQRT_2_OVER_PI, u = a * (x + (float)GELU_C * x * x * x);
+    float s = 1.0f / (1.0f + sm_vexpf(-2.0f * u));
+    return s + 2.0f * x * s * (1.0f - s) * a * (1.0f + 3.0f * (float)GELU_C * x * x);
 }
 
-static float silu_grad(float x)
+static inline float silu_grad(float x)
 {
-    float s = 1.0f / (1.0f + expf(-x));
+    float s = 1.0f / (1.0f + sm_vexpf(-x));
     return s * (1.0f + x * (1.0f - s));
 }
 

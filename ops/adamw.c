@@ -52,25 +52,34 @@ static double clip_factor(const sm_kernel_args *k)
     return c < 1.0 ? c : 1.0;
 }
 
-/* param, grad, m, v: [N] */
+/* Memory-bound (7 floats of traffic per element); gcc keeps sqrtf scalar (errno), which costs
+ * little next to the traffic. */
+static void adamw_span(float *restrict p, const float *restrict grad, float *restrict m, float *restrict v,
+                       int64_t n, const float *hp, float wd, float c)
+{
+    float lr = hp[SM_ADAMW_LR], b1 = hp[SM_ADAMW_BETA1], b2 = hp[SM_ADAMW_BETA2], eps = hp[SM_ADAMW_EPS];
+    float bc1 = hp[SM_ADAMW_BC1], bc2 = hp[SM_ADAMW_BC2];
+    for (int64_t i = 0; i < n; i++) {
+        float gi = c * grad[i];
+        float mi = b1 * m[i] + (1.0f - b1) * gi, vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= lr * (mi * bc1 / (sqrtf(vi * bc2) + eps) + wd * p[i]);
+    }
+}
+
+/* param, grad, m, v: [N], in chunks split across threads */
 static void adamw_forward(const sm_kernel_args *k)
 {
-    const float *hp = k->x[4], *grad = k->x[1];
     /* The storage is the arenas', writable: the inputs are const only in the kernel signature. */
     float *p = (float *)k->x[0], *m = (float *)k->x[2], *v = (float *)k->x[3];
-    float lr = hp[SM_ADAMW_LR], b1 = hp[SM_ADAMW_BETA1], b2 = hp[SM_ADAMW_BETA2], eps = hp[SM_ADAMW_EPS];
-    float wd = k->node->attrs.i[0] ? hp[SM_ADAMW_WD] : 0.0f, bc1 = hp[SM_ADAMW_BC1], bc2 = hp[SM_ADAMW_BC2];
-    float c = (float)clip_factor(k);
+    const float *hp = k->x[4];
+    float wd = k->node->attrs.i[0] ? hp[SM_ADAMW_WD] : 0.0f, c = (float)clip_factor(k);
     int64_t n = sm_rec_numel(k->in[0]), chunks = (n + CHUNK - 1) / CHUNK;
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ch++) {
-        int64_t end = (ch + 1) * CHUNK < n ? (ch + 1) * CHUNK : n;
-        for (int64_t i = ch * CHUNK; i < end; i++) {
-            float gi = c * grad[i];
-            m[i] = b1 * m[i] + (1.0f - b1) * gi;
-            v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-            p[i] -= lr * (m[i] * bc1 / (sqrtf(v[i] * bc2) + eps) + wd * p[i]);
-        }
+        int64_t i0 = ch * CHUNK, len = n - i0 < CHUNK ? n - i0 : CHUNK;
+        adamw_span(p + i0, (const float *)k->x[1] + i0, m + i0, v + i0, len, hp, wd, c);
     }
     if (omp_get_thread_num() == 0) *(float *)k->y = 0.0f;
 }

@@ -2,6 +2,8 @@
  *   sum_to: x [..., S] -> [S], summed over the leading dims (the gradient of a broadcast operand:
  *           a bias [C] added to [B,T,C] gets the sum of gy over B and T);
  *   expand: x -> [d0..d3], s * x repeated along one axis (or everywhere): the gradient of sum/mean. */
+#include <omp.h>
+
 #include "../graph/error.h"
 #include "rows.h"
 
@@ -24,20 +26,29 @@ static sm_status shape_sum_to(const sm_graph *g, const sm_node *n, sm_tensor_rec
     return SM_OK;
 }
 
-/* Columns are split in chunks of 16 (one cache line of output); each output element sums its column
- * over the rows in row order, whatever thread owns it. */
-#define COLS 16
+/* Columns are split in chunks, wide enough that each row's slice is a long contiguous read, narrow
+ * enough that every thread gets some; each output element sums its column over the rows in row
+ * order, whoever owns it, so any split gives the same bits. */
+#define MAX_COLS 512
+
+static int64_t col_chunk(int64_t S)
+{
+    int64_t n = omp_get_num_threads(), w = (S + n - 1) / n;
+    w = (w + 15) / 16 * 16;
+    return w < 16 ? 16 : w > MAX_COLS ? MAX_COLS : w;
+}
 
 /* x [R, S] -> y [S] */
 static void sum_to_forward(const sm_kernel_args *k)
 {
     const float *x = k->x[0];
     float *y = k->y;
-    int64_t S = sm_rec_numel(k->out), R = sm_rec_numel(k->in[0]) / S, tasks = (S + COLS - 1) / COLS;
+    int64_t S = sm_rec_numel(k->out), R = sm_rec_numel(k->in[0]) / S, W = col_chunk(S), tasks = (S + W - 1) / W;
+    double *acc = (double *)((char *)k->work + (size_t)omp_get_thread_num() * k->work_bytes);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
-        int64_t j0 = t * COLS, w = S - j0 < COLS ? S - j0 : COLS;
-        double acc[COLS] = {0};   /* double: a bias gradient sums B*T rows */
+        int64_t j0 = t * W, w = S - j0 < W ? S - j0 : W;
+        for (int64_t j = 0; j < w; j++) acc[j] = 0;   /* double: a bias gradient sums B*T rows */
         for (int64_t r = 0; r < R; r++)
             for (int64_t j = 0; j < w; j++) acc[j] += x[r * S + j0 + j];
         for (int64_t j = 0; j < w; j++) y[j0 + j] = (float)acc[j];
@@ -56,11 +67,18 @@ static void sum_to_reference(const sm_kernel_args *k)
     }
 }
 
+static size_t work_sum_to(const sm_graph *g, const sm_node *n)
+{
+    (void)g, (void)n;
+    return MAX_COLS * sizeof(double);
+}
+
 static double flops_sum_to(const sm_graph *g, const sm_node *n) { return (double)sm_rec_numel(&g->t[n->in[0]]); }
 
 const sm_op_def sm_op_sum_to = {
     .name = "sum_to", .min_in = 1, .max_in = 1, .iattr = {"ndim"}, .iattr_default = {1},
-    .shape = shape_sum_to, .flops = flops_sum_to, .forward = sum_to_forward, .reference = sum_to_reference,
+    .shape = shape_sum_to, .flops = flops_sum_to, .workspace = work_sum_to, .forward = sum_to_forward,
+    .reference = sum_to_reference,
 };
 
 /* ---- expand ---- */

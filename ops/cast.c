@@ -1,20 +1,16 @@
 /* cast.c — storage type conversion, elementwise: x [N] of one dtype -> y [N] of dtype `dtype` (iattr 0).
  * Supported: f32, f16 and bf16 to one another, i32 -> f32, and any dtype to itself (a bitwise copy).
- * Rounding is to nearest, ties to even; values too large for f16 become ±inf; NaN stays NaN (the
- * quiet NaN 0x7e00 / 0x7fc0 with the sign kept; f16 -> f32 keeps the payload and sets the quiet bit,
- * as F16C hardware does; bf16 -> f32 is a plain widening). f16 <-> bf16 goes
- * through f32, which is exact, so it rounds once.
- *
- * The conversions are static functions here until ops/fp16.{c,h} (written on another branch) is
- * merged; then the forward's helpers can be replaced by its sm_f32_to_f16 & co. The forward's are
- * branch-free bit manipulation (after Maratyszcza's FP16 library) so they vectorise; the reference's
- * are written from the definition with frexp/nearbyint in double. */
+ * The forward kernel uses fp16.h's conversions (round to nearest even; ±inf on f16 overflow; NaN
+ * stays NaN, quiet, sign and top payload bits kept). f16 <-> bf16 goes through f32, which is exact,
+ * so it rounds once; i32 -> f32 rounds to nearest even.
+ * The reference converts from the definition instead (frexp/nearbyint in double), so the tests
+ * check fp16.h's bit tricks (and F16C, where it is used) against an independent implementation. */
 #include <math.h>
 #include <string.h>
 
 #include "../graph/error.h"
+#include "fp16.h"
 #include "rows.h"
-#include "vmath.h"
 
 static bool cast_supported(sm_dtype from, sm_dtype to)
 {
@@ -39,40 +35,6 @@ static sm_status shape_cast(const sm_graph *g, const sm_node *n, sm_tensor_rec *
     return SM_OK;
 }
 
-/* ---- forward conversions: branch-free ---- */
-
-static inline float f16_to_f32(uint16_t h)
-{
-    uint32_t w = (uint32_t)h << 16, sign = w & 0x80000000u, two_w = w + w;
-    /* normal (and inf/NaN): move the exponent and mantissa into place, then rebias by a multiply */
-    float normal = sm_f32_from_bits((two_w >> 4) + (0xE0u << 23)) * 0x1.0p-112f;
-    /* subnormal: mantissa as the low bits of 0.5's significand, minus 0.5 */
-    float sub = sm_f32_from_bits((two_w >> 17) | (126u << 23)) - 0.5f;
-    return sm_f32_from_bits(sign | (two_w < (1u << 27) ? sm_f32_bits(sub) : sm_f32_bits(normal)));
-}
-
-static inline uint16_t f32_to_f16(float f)
-{
-    uint32_t w = sm_f32_bits(f), shl1 = w + w, sign = w & 0x80000000u;
-    /* overflow to inf and round to nearest even are done by two float multiplies and an add whose
-     * exponent places the f16 mantissa's last bit at the float's */
-    float base = (fabsf(f) * 0x1.0p+112f) * 0x1.0p-110f;
-    uint32_t bias = shl1 & 0xFF000000u;
-    bias = bias < 0x71000000u ? 0x71000000u : bias;
-    base = sm_f32_from_bits((bias >> 1) + 0x07800000u) + base;
-    uint32_t b = sm_f32_bits(base), nonsign = ((b >> 13) & 0x7C00u) + (b & 0x0FFFu);
-    return (uint16_t)((sign >> 16) | (shl1 > 0xFF000000u ? 0x7E00u : nonsign));
-}
-
-static inline float bf16_to_f32(uint16_t h) { return sm_f32_from_bits((uint32_t)h << 16); }
-
-static inline uint16_t f32_to_bf16(float f)
-{
-    uint32_t u = sm_f32_bits(f);
-    uint32_t r = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-    return (uint16_t)(isnan(f) ? ((u >> 16) & 0x8000u) | 0x7FC0u : r);
-}
-
 /* ---- reference conversions: from the definition ---- */
 
 /* |a| rounded to a float format with `digits` significant bits and smallest normal exponent emin
@@ -90,7 +52,7 @@ static double round_to_format(double a, int digits, int emin)
 static uint16_t ref_f32_to_f16(float f)
 {
     uint16_t sign = signbit(f) ? 0x8000 : 0;
-    if (isnan(f)) return sign | 0x7E00;
+    if (isnan(f)) return sign | 0x7E00 | (uint16_t)((sm_f32_bits(f) >> 13) & 0x3FF);   /* quiet, top payload */
     double q = round_to_format(fabs((double)f), 11, -14);
     if (q > 65504.0) return sign | 0x7C00;
     if (q < 0x1.0p-14) return sign | (uint16_t)(q / 0x1.0p-24);
@@ -110,10 +72,19 @@ static float ref_f16_to_f32(uint16_t h)
     return (float)(sign * ldexp(1.0 + m / 1024.0, e - 15));
 }
 
+static float ref_bf16_to_f32(uint16_t h)
+{
+    int e = (h >> 7) & 0xFF, m = h & 0x7F;
+    double sign = h & 0x8000 ? -1.0 : 1.0;
+    if (e == 255) return m ? sm_f32_from_bits((uint32_t)h << 16) : (float)(sign * INFINITY);   /* NaN as is */
+    if (e == 0) return (float)(sign * ldexp(m, -133));
+    return (float)(sign * ldexp(1.0 + m / 128.0, e - 127));
+}
+
 static uint16_t ref_f32_to_bf16(float f)
 {
     uint16_t sign = signbit(f) ? 0x8000 : 0;
-    if (isnan(f)) return sign | 0x7FC0;
+    if (isnan(f)) return (uint16_t)(sm_f32_bits(f) >> 16) | 0x40;   /* quiet, payload kept */
     double q = round_to_format(fabs((double)f), 8, -126);
     float r = (float)q;   /* exact, or inf when q = 2^128 */
     return sign | (uint16_t)(sm_f32_bits(r) >> 16);
@@ -121,48 +92,38 @@ static uint16_t ref_f32_to_bf16(float f)
 
 /* ---- kernels ---- */
 
-/* Elements of x as f32 (exact for f16, bf16; i32 rounds to nearest) into buf. */
-static void load_f32(const void *x, sm_dtype t, int64_t i0, int64_t n, float *buf, bool ref)
+/* One element of x as f32, from the definition (exact for f16, bf16; i32 rounds to nearest). */
+static float ref_load(const void *x, sm_dtype t, int64_t i)
 {
-    for (int64_t i = 0; i < n; i++)
-        switch (t) {
-        case SM_F32: buf[i] = ((const float *)x)[i0 + i]; break;
-        case SM_F16:
-            buf[i] = ref ? ref_f16_to_f32(((const uint16_t *)x)[i0 + i]) : f16_to_f32(((const uint16_t *)x)[i0 + i]);
-            break;
-        case SM_BF16: buf[i] = bf16_to_f32(((const uint16_t *)x)[i0 + i]); break;
-        default: buf[i] = ref ? (float)(double)((const int32_t *)x)[i0 + i] : (float)((const int32_t *)x)[i0 + i];
-        }
+    switch (t) {
+    case SM_F32: return ((const float *)x)[i];
+    case SM_F16: return ref_f16_to_f32(((const uint16_t *)x)[i]);
+    case SM_BF16: return ref_bf16_to_f32(((const uint16_t *)x)[i]);
+    default: return (float)(double)((const int32_t *)x)[i];
+    }
 }
 
 #define SPAN 1024
 
-/* y[i0 .. i0+n) = x[i0 .. i0+n) converted; n <= SPAN */
+/* y[i0 .. i0+n) = x[i0 .. i0+n) converted, through an f32 buffer; n <= SPAN */
 static void cast_span(const sm_kernel_args *k, int64_t i0, int64_t n)
 {
     sm_dtype from = k->in[0]->dtype, to = k->out->dtype;
+    size_t es = sm_dtype_size(to);
     if (from == to) {
-        size_t es = sm_dtype_size(to);
         memcpy((char *)k->y + (size_t)i0 * es, (const char *)k->x[0] + (size_t)i0 * es, (size_t)n * es);
         return;
     }
     float buf[SPAN];
     const void *x = k->x[0];
-    if (from == SM_F16) {   /* loops without a switch inside, so they vectorise */
-        const uint16_t *h = (const uint16_t *)x + i0;
-        for (int64_t i = 0; i < n; i++) buf[i] = f16_to_f32(h[i]);
-    } else {
-        load_f32(x, from, i0, n, buf, false);
-    }
-    if (to == SM_F32) {
-        memcpy((float *)k->y + i0, buf, (size_t)n * sizeof *buf);
-    } else if (to == SM_F16) {
-        uint16_t *y = (uint16_t *)k->y + i0;
-        for (int64_t i = 0; i < n; i++) y[i] = f32_to_f16(buf[i]);
-    } else {
-        uint16_t *y = (uint16_t *)k->y + i0;
-        for (int64_t i = 0; i < n; i++) y[i] = f32_to_bf16(buf[i]);
-    }
+    float *f = to == SM_F32 ? (float *)k->y + i0 : buf;
+    if (from == SM_F16) sm_f16_to_f32_array((const uint16_t *)x + i0, f, (size_t)n);
+    else if (from == SM_BF16) sm_bf16_to_f32_array((const uint16_t *)x + i0, f, (size_t)n);
+    else if (from == SM_I32)
+        for (int64_t i = 0; i < n; i++) f[i] = (float)((const int32_t *)x)[i0 + i];
+    else memcpy(f, (const float *)x + i0, (size_t)n * sizeof *f);
+    if (to == SM_F16) sm_f32_to_f16_array(f, (uint16_t *)k->y + i0, (size_t)n);
+    else if (to == SM_BF16) sm_f32_to_bf16_array(f, (uint16_t *)k->y + i0, (size_t)n);
 }
 
 /* Spans of elements are split across threads; each element is converted once. */
@@ -182,8 +143,7 @@ static void cast_reference(const sm_kernel_args *k)
             memcpy((char *)k->y + (size_t)i * es, (const char *)k->x[0] + (size_t)i * es, es);
             continue;
         }
-        float v;
-        load_f32(k->x[0], from, i, 1, &v, true);
+        float v = ref_load(k->x[0], from, i);
         if (to == SM_F32) ((float *)k->y)[i] = v;
         else if (to == SM_F16) ((uint16_t *)k->y)[i] = ref_f32_to_f16(v);
         else ((uint16_t *)k->y)[i] = ref_f32_to_bf16(v);

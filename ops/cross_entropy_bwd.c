@@ -9,6 +9,7 @@
 #include "../graph/error.h"
 #include "backward.h"
 #include "rows.h"
+#include "vmath.h"
 
 static sm_status shape_ce_bwd(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
 {
@@ -34,6 +35,7 @@ static int64_t count_targets(const int32_t *t, int64_t R)
     return n;
 }
 
+/* The softmax as the forward computes it (vmath.h's max and exp, sum in 16 double lanes). */
 static void ce_bwd_row(const float *x, int32_t t, int64_t V, float scale, float *d)
 {
     if (t < 0 || t >= V) {
@@ -41,15 +43,9 @@ static void ce_bwd_row(const float *x, int32_t t, int64_t V, float scale, float 
         for (int64_t j = 0; j < V; j++) d[j] = v;
         return;
     }
-    float mx = x[0];
-    for (int64_t j = 1; j < V; j++) mx = x[j] > mx ? x[j] : mx;
-    double sum = 0;
-    for (int64_t j = 0; j < V; j++) {
-        d[j] = expf(x[j] - mx);
-        sum += d[j];
-    }
-    float inv = (float)(1.0 / sum);
-    for (int64_t j = 0; j < V; j++) d[j] = (d[j] * inv - (j == t ? 1.0f : 0.0f)) * scale;
+    float inv = (float)(1.0 / sm_vexp_sum_row(x, sm_vmax_row(x, V), d, V)) * scale;
+    for (int64_t j = 0; j < V; j++) d[j] *= inv;
+    d[t] -= scale;
 }
 
 /* logits [R,V], targets [R], gy [1] -> dlogits [R,V] */

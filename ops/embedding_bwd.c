@@ -1,10 +1,12 @@
 /* embedding_bwd.c — the gradient of an embedding table: a scatter-add of the output gradient's rows
  *   gtab [V,C] = 0;  gtab[ids[r], :] += gy[r, :]  for every row r in order.
  * Several rows may carry the same id, so rows cannot be split across threads without races or an
- * order that depends on the thread count; the columns are split instead: each thread owns chunks of
- * 16 columns of the whole table and walks every row in order. Out-of-range ids (a zero row in the
- * forward) contribute nothing. */
+ * order that depends on the thread count; the columns are split instead: each thread owns a chunk
+ * of columns of the whole table and walks every row in order, so each element sums its rows in row
+ * order whatever the split. Out-of-range ids (a zero row in the forward) contribute nothing. */
 #include <string.h>
+
+#include <omp.h>
 
 #include "../graph/error.h"
 #include "backward.h"
@@ -34,7 +36,13 @@ static sm_status shape_embedding_bwd(const sm_graph *g, const sm_node *n, sm_ten
     return SM_OK;
 }
 
-#define COLS 16
+/* Columns per task: long contiguous row slices, and some for every thread. */
+static int64_t col_chunk(int64_t C)
+{
+    int64_t n = omp_get_num_threads(), w = (C + n - 1) / n;
+    w = (w + 15) / 16 * 16;
+    return w < 16 ? 16 : w > 1024 ? 1024 : w;
+}
 
 /* ids [N], gy [N, C] -> gtab [V, C] */
 static void embedding_bwd_forward(const sm_kernel_args *k)
@@ -42,10 +50,11 @@ static void embedding_bwd_forward(const sm_kernel_args *k)
     const int32_t *ids = k->x[0];
     const float *gy = k->x[1];
     float *gt = k->y;
-    int64_t V = k->out->ne[0], C = k->out->ne[1], N = sm_rec_numel(k->in[0]), tasks = (C + COLS - 1) / COLS;
+    int64_t V = k->out->ne[0], C = k->out->ne[1], N = sm_rec_numel(k->in[0]), W = col_chunk(C);
+    int64_t tasks = (C + W - 1) / W;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
-        int64_t j0 = t * COLS, w = C - j0 < COLS ? C - j0 : COLS;
+        int64_t j0 = t * W, w = C - j0 < W ? C - j0 : W;
         for (int64_t v = 0; v < V; v++) memset(gt + v * C + j0, 0, (size_t)w * sizeof *gt);
         for (int64_t r = 0; r < N; r++) {
             int32_t id = ids[r];

@@ -6,12 +6,18 @@
  * (the bias gradient is sum_to(gy)). With xhat = (x - mean)·rstd and g = gy·w:
  *   layernorm: dx = rstd·(g - mean(g) - xhat·mean(g·xhat))
  *   rmsnorm:   dx = rstd·(g - xhat·mean(g·xhat))
+ * The statistics are computed exactly as the forward computes them (norm.h's row sums, same
+ * rounding), so the backward normalises with the forward's own mean and rstd.
  * Rows are independent for stats and dx (split across threads); dw sums over rows, so its columns
- * are split instead and each column sums its rows in order. Sums run in double. */
+ * are split instead and each column sums its rows in order. Sums run in double, in 16 lanes (an
+ * order fixed by C alone) so they vectorise. */
 #include <math.h>
+
+#include <omp.h>
 
 #include "../graph/error.h"
 #include "backward.h"
+#include "norm.h"
 #include "rows.h"
 
 /* ---- shapes ---- */
@@ -78,16 +84,20 @@ static sm_status shape_bwd_w(const sm_graph *g, const sm_node *n, sm_tensor_rec 
 
 /* ---- kernels ---- */
 
+/* As layernorm.c / rmsnorm.c compute them. The mean is stored as the float nearest to it. */
 static void row_stats(const float *x, int64_t C, bool rms, float eps, float *st)
 {
-    double mean = 0, var = 0;
-    if (!rms) {
-        for (int64_t j = 0; j < C; j++) mean += x[j];
-        mean /= (double)C;
+    if (rms) {
+        float ms = (float)(sm_norm_sum_sq_dev(x, 0.0f, 0.0f, C) / (double)C);
+        st[0] = 0.0f;
+        st[1] = 1.0f / sqrtf(ms + eps);
+        return;
     }
-    for (int64_t j = 0; j < C; j++) var += ((double)x[j] - mean) * ((double)x[j] - mean);
-    st[0] = (float)mean;
-    st[1] = (float)(1.0 / sqrt(var / (double)C + (double)eps));
+    double mean = sm_norm_sum(x, C) / (double)C;
+    float hi = (float)mean, lo = (float)(mean - hi);
+    float var = (float)(sm_norm_sum_sq_dev(x, hi, lo, C) / (double)C);
+    st[0] = hi;
+    st[1] = 1.0f / sqrtf(var + eps);
 }
 
 /* x [R,C] -> stats [R,2] */
@@ -106,28 +116,40 @@ static void stats_reference(const sm_kernel_args *k)
     float *st = k->y;
     int64_t C = k->in[0]->ne[k->in[0]->ndim - 1], R = sm_rec_numel(k->in[0]) / C;
     for (int64_t r = 0; r < R; r++) {
-        double s = 0, ss = 0;   /* one-pass moments: fine in double for a reference */
-        for (int64_t j = 0; j < C; j++) s += x[r * C + j], ss += (double)x[r * C + j] * x[r * C + j];
-        double mean = k->node->attrs.i[0] ? 0.0 : s / (double)C;
-        double var = ss / (double)C - mean * mean;
+        double mean = 0, var = 0;
+        for (int64_t j = 0; j < C && !k->node->attrs.i[0]; j++) mean += x[r * C + j] / (double)C;
+        for (int64_t j = 0; j < C; j++) var += ((double)x[r * C + j] - mean) * ((double)x[r * C + j] - mean) / (double)C;
         st[2 * r] = (float)mean;
         st[2 * r + 1] = (float)(1.0 / sqrt(var + (double)k->node->attrs.f[0]));
     }
 }
 
+#define LANES 16
+
+/* With g = gy·w and xhat = (x - mean)·rstd: Σ g and Σ g·xhat in 16 double lanes, then dx. */
 static void bwd_x_row(const float *x, const float *w, const float *gy, const float *st, int64_t C, bool rms,
                       float *dx)
 {
-    double mean = st[0], rstd = st[1], sg = 0, sgx = 0;
-    for (int64_t j = 0; j < C; j++) {
-        double gj = (double)gy[j] * w[j], xh = ((double)x[j] - mean) * rstd;
-        sg += gj;
-        sgx += gj * xh;
+    float mean = st[0], rstd = st[1];
+    double sg[LANES] = {0}, sgx[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= C; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float g = gy[i + j] * w[i + j], xh = (x[i + j] - mean) * rstd;
+            sg[j] += g;
+            sgx[j] += g * xh;
+        }
+    for (; i < C; i++) {
+        float g = gy[i] * w[i], xh = (x[i] - mean) * rstd;
+        sg[i % LANES] += g;
+        sgx[i % LANES] += g * xh;
     }
-    double mg = rms ? 0.0 : sg / (double)C, mgx = sgx / (double)C;
-    for (int64_t j = 0; j < C; j++) {
-        double gj = (double)gy[j] * w[j], xh = ((double)x[j] - mean) * rstd;
-        dx[j] = (float)(rstd * (gj - mg - xh * mgx));
+    double a = 0, b = 0;
+    for (int j = 0; j < LANES; j++) a += sg[j], b += sgx[j];
+    float mg = rms ? 0.0f : (float)(a / (double)C), mgx = (float)(b / (double)C);
+    for (i = 0; i < C; i++) {
+        float g = gy[i] * w[i], xh = (x[i] - mean) * rstd;
+        dx[i] = rstd * (g - mg - xh * mgx);
     }
 }
 
@@ -164,22 +186,30 @@ static void bwd_x_reference(const sm_kernel_args *k)
     }
 }
 
-#define COLS 16
+/* Columns per task: wide enough that each row's slice is a long contiguous read, narrow enough that
+ * every thread gets some. Any split gives the same result: a column is always summed in row order. */
+static int64_t col_chunk(int64_t C)
+{
+    int64_t n = omp_get_num_threads(), w = (C + n - 1) / n;
+    w = (w + 15) / 16 * 16;
+    return w < 16 ? 16 : w > 512 ? 512 : w;
+}
 
 /* x [R,C], gy [R,C], stats [R,2] -> dw [C] */
 static void bwd_w_forward(const sm_kernel_args *k)
 {
     const float *x = k->x[0], *gy = k->x[1], *st = k->x[2];
     float *dw = k->y;
-    int64_t C = k->out->ne[0], R = sm_rec_numel(k->in[0]) / C, tasks = (C + COLS - 1) / COLS;
+    int64_t C = k->out->ne[0], R = sm_rec_numel(k->in[0]) / C, W = col_chunk(C), tasks = (C + W - 1) / W;
+    double *acc = (double *)((char *)k->work + (size_t)omp_get_thread_num() * k->work_bytes);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
-        int64_t j0 = t * COLS, n = C - j0 < COLS ? C - j0 : COLS;
-        double acc[COLS] = {0};
+        int64_t j0 = t * W, n = C - j0 < W ? C - j0 : W;
+        for (int64_t j = 0; j < n; j++) acc[j] = 0;
         for (int64_t r = 0; r < R; r++) {
-            double mean = st[2 * r], rstd = st[2 * r + 1];
-            for (int64_t j = 0; j < n; j++)
-                acc[j] += (double)gy[r * C + j0 + j] * (((double)x[r * C + j0 + j] - mean) * rstd);
+            float mean = st[2 * r], rstd = st[2 * r + 1];
+            const float *xr = x + r * C + j0, *gr = gy + r * C + j0;
+            for (int64_t j = 0; j < n; j++) acc[j] += gr[j] * ((xr[j] - mean) * rstd);
         }
         for (int64_t j = 0; j < n; j++) dw[j0 + j] = (float)acc[j];
     }
@@ -191,9 +221,15 @@ static void bwd_w_reference(const sm_kernel_args *k)
     int64_t C = k->out->ne[0], R = sm_rec_numel(k->in[0]) / C;
     for (int64_t j = 0; j < C; j++) {
         double acc = 0;
-        for (int64_t r = 0; r < R; r++) acc += (double)gy[r * C + j] * ((double)x[r * C + j] - st[2 * r]) * st[2 * r + 1];
+        for (int64_t r = 0; r < R; r++) acc += (double)gy[r * C + j] * (((double)x[r * C + j] - st[2 * r]) * st[2 * r + 1]);
         ((float *)k->y)[j] = (float)acc;
     }
+}
+
+static size_t work_bwd_w(const sm_graph *g, const sm_node *n)
+{
+    (void)g, (void)n;
+    return 512 * sizeof(double);
 }
 
 static double flops_in0(const sm_graph *g, const sm_node *n, double per)
@@ -217,7 +253,7 @@ const sm_op_def sm_op_norm_bwd_x = {
 
 const sm_op_def sm_op_norm_bwd_w = {
     .name = "norm_bwd_w", .min_in = 3, .max_in = 3, .iattr = {"rms"}, .shape = shape_bwd_w,
-    .flops = flops_bwd_w, .forward = bwd_w_forward, .reference = bwd_w_reference,
+    .flops = flops_bwd_w, .workspace = work_bwd_w, .forward = bwd_w_forward, .reference = bwd_w_reference,
 };
 
 /* ---- rules ---- */

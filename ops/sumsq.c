@@ -12,6 +12,7 @@
 #include "rows.h"
 
 #define BLOCK 16384
+#define LANES 16
 
 static sm_status shape_sumsq(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
 {
@@ -45,8 +46,12 @@ static double block_sum(const sm_kernel_args *k, int first, int64_t b)
     const float *x = (const float *)k->x[i] + b * BLOCK;
     int64_t n = sm_rec_numel(k->in[i]) - b * BLOCK;
     if (n > BLOCK) n = BLOCK;
-    double s = 0;
-    for (int64_t j = 0; j < n; j++) s += (double)x[j] * x[j];
+    double acc[LANES] = {0}, s = 0;   /* 16 lanes: vectorised, in an order fixed by the block */
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += (double)x[j + l] * x[j + l];
+    for (; j < n; j++) acc[j % LANES] += (double)x[j] * x[j];
+    for (int l = 0; l < LANES; l++) s += acc[l];
     return s;
 }
 

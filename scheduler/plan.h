@@ -1,36 +1,49 @@
 /* plan.h — sm_plan is plain data: the execution order, each tensor's arena, offset, bytes and
- * lifetime, and the arena sizes. The executor reads nothing else. */
+ * lifetime, and the arena sizes with the figures that justify them (lower bound, naive size, what
+ * each packer reached). The executor reads nothing else; the plan file stores exactly this. */
 #ifndef SM_PLAN_H
 #define SM_PLAN_H
 
 #include "../graph/graph.h"
 
-typedef enum sm_arena_id {
-    SM_ARENA_PARAMS = 0,  /* parameters: persist across runs */
-    SM_ARENA_GRADS,       /* parameter gradients */
-    SM_ARENA_OPTIM,       /* optimizer state: persists across runs */
-    SM_ARENA_ACT,         /* inputs, activations, outputs */
-    SM_ARENA_KV,          /* attention KV cache */
-    SM_ARENA_WORK,        /* per-thread kernel scratch */
-    SM_ARENA_COUNT
-} sm_arena_id;
+/* The arena ids (sm_arena_id, SM_ARENA_PARAMS ... SM_ARENA_WORK) are public: include/smallmind.h. */
+
+/* Offset packers tried on every arena with reuse; the smallest result is kept. */
+typedef enum sm_packer {
+    SM_PACK_GREEDY_SIZE = 0,  /* largest first, each into the lowest gap free over its lifetime */
+    SM_PACK_GREEDY_SIZE_BEST, /* largest first, each into the tightest such gap */
+    SM_PACK_GREEDY_AREA,      /* largest size x lifetime first, lowest gap */
+    SM_PACK_GREEDY_LIFETIME,  /* longest lifetime first, lowest gap */
+    SM_PACK_BESTFIT_INORDER,  /* walk the order: best-fitting free block at birth, free at death
+                                 (the ggml-alloc allocator) */
+    SM_PACK_COUNT
+} sm_packer;
+
+const char *sm_packer_name(int packer);
 
 typedef struct sm_plan_tensor {
     int arena;            /* sm_arena_id */
     uint64_t offset;      /* bytes from the arena's base */
-    uint64_t bytes;       /* storage bytes (views: the view's size; they share their source's range) */
-    int first, last;      /* steps of first and last use; persistent tensors span 0..n_steps-1 */
-    sm_tensor alias;      /* the tensor whose storage this one uses (views, in-place), or SM_NO_TENSOR */
+    uint64_t bytes;       /* storage bytes (an alias: its own size; it lies inside its root's range) */
+    int first, last;      /* steps of first and last use. A root's span covers every tensor that shares
+                             its storage; inputs, outputs and persistent tensors reach the ends */
+    sm_tensor alias;      /* the root whose storage this one uses (views, in-place), or SM_NO_TENSOR */
+    bool inplace;         /* the alias comes from in-place reuse, not from a view */
 } sm_plan_tensor;
 
 typedef struct sm_plan_arena {
     uint64_t size;        /* bytes to allocate */
-    uint64_t lower_bound; /* max bytes live at any step */
-    uint64_t naive;       /* bytes with no reuse at all */
+    uint64_t lower_bound; /* max bytes live at any step (sizes rounded to SM_PLAN_ALIGN) */
+    int peak_step;        /* a step where the lower bound is reached */
+    uint64_t naive;       /* bytes with no reuse at all (no in-place either) */
+    uint64_t packed[SM_PACK_COUNT];   /* size each packer reached; 0 where it did not run */
+    int chosen;           /* the packer whose offsets are used; -1 = laid end to end */
 } sm_plan_arena;
 
 struct sm_plan {
     sm_plan_options opts;
+    uint64_t graph_hash;  /* sm_graph_hash of the graph it was made for */
+    uint64_t hash;        /* graph_hash + the options that shape the layout */
     int n_steps;
     int *order;           /* node ids in execution order */
     int n_tensors;
@@ -39,18 +52,33 @@ struct sm_plan {
     uint64_t work_per_thread;  /* SM_ARENA_WORK = n_threads * work_per_thread */
     int n_threads;
     double flops;
+    int n_inplace;        /* tensors that took their input's storage */
 };
 
 /* The arena a tensor of this role lives in. */
 sm_arena_id sm_plan_arena_of(sm_role role);
-const char *sm_arena_name(sm_arena_id a);
+/* True for roles whose tensors keep their value across runs or are read between runs. */
+bool sm_plan_role_spans_run(sm_role role);
 
 /* The common first half of every plan: order, arenas, lifetimes (first/last use), aliases of views,
  * workspace, FLOPs. Offsets are left for a strategy to assign. */
 sm_status sm_plan_prepare(const sm_graph *g, const sm_plan_options *o, sm_plan *p);
+/* In-place reuse (lifetimes.c): lets an op marked `inplace` take input 0's storage when that storage
+ * dies at the node; extends the root's span. Call after sm_plan_prepare, before assigning offsets. */
+sm_status sm_plan_inplace(const sm_graph *g, sm_plan *p);
 /* Naive strategy: every tensor with storage of its own gets its own range (no reuse). */
 void sm_plan_assign_naive(const sm_graph *g, sm_plan *p);
+/* Packed strategy (offsets.c): every packer on every arena with reuse, the smallest kept (or packer
+ * `force` when it is >= 0: tests check each packer's layout alone); fills the arenas' figures.
+ * SM_ERR_NOMEM only. */
+sm_status sm_plan_assign_packed(const sm_graph *g, sm_plan *p, int force);
+/* Lower bound of each arena (max bytes live at any step); fills lower_bound and peak_step. */
+void sm_plan_bounds(sm_plan *p);
+/* The plan's hash of graph + layout options. */
+uint64_t sm_plan_hash_of(uint64_t graph_hash, const sm_plan *p);
 
 #define SM_PLAN_ALIGN 64
+
+static inline uint64_t sm_plan_align(uint64_t x) { return (x + SM_PLAN_ALIGN - 1) / SM_PLAN_ALIGN * SM_PLAN_ALIGN; }
 
 #endif

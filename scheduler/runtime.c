@@ -12,6 +12,7 @@
 #include "../memory/arena.h"
 #include "../ops/op.h"
 #include "plan.h"
+#include "runtime_debug.h"
 
 struct sm_runtime {
     const sm_graph *g;
@@ -22,6 +23,7 @@ struct sm_runtime {
     sm_kernel_args *args;      /* one per step, bound once */
     bool *input_set;           /* inputs written since the last run */
     int n_threads;
+    sm_rt_debug *debug;        /* non-NULL in debug mode (sm_runtime_set_debug) */
 };
 
 static sm_status bind(sm_runtime *rt)
@@ -58,6 +60,10 @@ sm_status sm_runtime_create(const sm_graph *g, const sm_plan *p, sm_runtime **ou
         return sm_error(SM_ERR_INVALID_ARG, "the plan was made for another graph (%d tensors, %d nodes; this "
                         "graph has %d and %d): make a plan for this graph", p->n_tensors, p->n_steps, g->n_t,
                         g->n_nodes);
+    if (p->graph_hash && p->graph_hash != sm_graph_hash(g))
+        return sm_error(SM_ERR_INVALID_ARG, "the plan was made for another graph (graph hash %016llx; this graph's "
+                        "is %016llx): make a plan for this graph", (unsigned long long)p->graph_hash,
+                        (unsigned long long)sm_graph_hash(g));
     sm_runtime *rt = calloc(1, sizeof *rt);
     if (!rt) return sm_error(SM_ERR_NOMEM, "runtime: out of memory");
     rt->g = g;
@@ -85,6 +91,7 @@ sm_status sm_runtime_create(const sm_graph *g, const sm_plan *p, sm_runtime **ou
 void sm_runtime_free(sm_runtime *rt)
 {
     if (!rt) return;
+    sm_rt_debug_free(rt->debug);
     for (int a = 0; a < SM_ARENA_COUNT; a++) sm_arena_free(rt->arena[a]);
     free(rt->ptr);
     free(rt->args);
@@ -173,16 +180,54 @@ sm_status sm_runtime_run(sm_runtime *rt)
                             "run, set them (sm_runtime_set) before each one", g->t[i].name);
     const sm_kernel_args *args = rt->args;
     int n_steps = p->n_steps;
+    sm_status st = SM_OK;
+    if (rt->debug) {
+        st = sm_rt_debug_begin(rt->debug);
+        if (st) return st;
 #pragma omp parallel num_threads(rt->n_threads)
-    {
-        for (int s = 0; s < n_steps; s++) {
-            const sm_op_def *d = sm_op_def_get(args[s].node->op);
-            if (d->is_view) continue;
-            d->forward(&args[s]);
+        {
+            /* The calling thread (the master: its thread-local error message is the one the caller
+             * reads) checks and poisons between nodes; the barriers order that with the kernels and
+             * let every thread see the same st, so all leave the loop together. */
+            for (int s = 0; s < n_steps; s++) {
+#pragma omp master
+                st = sm_rt_debug_before(rt->debug, s);
 #pragma omp barrier
+                if (st) break;
+                const sm_op_def *d = sm_op_def_get(args[s].node->op);
+                if (!d->is_view) d->forward(&args[s]);
+#pragma omp barrier
+#pragma omp master
+                sm_rt_debug_after(rt->debug, s);
+#pragma omp barrier
+            }
+        }
+    } else {
+#pragma omp parallel num_threads(rt->n_threads)
+        {
+            for (int s = 0; s < n_steps; s++) {
+                const sm_op_def *d = sm_op_def_get(args[s].node->op);
+                if (d->is_view) continue;
+                d->forward(&args[s]);
+#pragma omp barrier
+            }
         }
     }
     for (int i = 0; i < g->n_t; i++)
         if (g->t[i].role == SM_ROLE_INPUT) rt->input_set[i] = false;
-    return SM_OK;
+    return st;
+}
+
+sm_status sm_runtime_set_debug(sm_runtime *rt, int on)
+{
+    if (!rt) return sm_error(SM_ERR_INVALID_ARG, "sm_runtime_set_debug: NULL runtime");
+    if (!on) {
+        sm_rt_debug_free(rt->debug);
+        rt->debug = NULL;
+        return SM_OK;
+    }
+    if (rt->debug) return SM_OK;
+    sm_status s = sm_plan_validate(rt->p, rt->g);
+    if (s) return sm_error_prefix(s, "debug runtime: the plan is not valid: ");
+    return sm_rt_debug_create(rt->g, rt->p, rt->base, &rt->debug);
 }

@@ -32,8 +32,8 @@ Test(op_concat, inputs_axes_dtypes)
     uint64_t seed = 1;
     for (int s = 0; s < 2; s++)
         for (int axis = 0; axis < 4; axis++)
-            for (int n = 0; n < 4; n++)
-                for (int d = 0; d < 3; d++) op_check_free(run(dts[d], 4, shapes[s], axis, ns[n], seed++));
+            for (int n = 0; n < 4; n++, seed++)   /* the dtypes take turns */
+                op_check_free(run(dts[seed % 3], 4, shapes[s], axis, ns[n], seed));
     op_check_free(run(SM_F32, 1, (int64_t[]){129}, 0, 3, seed++));
     op_check_free(run(SM_F32, 2, (int64_t[]){3, 129}, 1, 5, seed++));
 }

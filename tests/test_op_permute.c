@@ -27,8 +27,8 @@ Test(op_permute, all_3d_permutations)
     const sm_dtype dts[] = {SM_F32, SM_F16, SM_I32};
     uint64_t seed = 1;
     for (int s = 0; s < 3; s++)
-        for (int p = 0; p < 6; p++)
-            for (int d = 0; d < 3; d++) op_check_free(run(dts[d], 3, shapes[s], perms[p], NULL, seed++));
+        for (int p = 0; p < 6; p++, seed++)   /* the dtypes take turns */
+            op_check_free(run(dts[seed % 3], 3, shapes[s], perms[p], NULL, seed));
 }
 
 Test(op_permute, shapes_1d_2d_4d)

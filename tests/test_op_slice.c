@@ -29,10 +29,9 @@ Test(op_slice, axes_and_ranges)
         for (int axis = 0; axis < 4; axis++) {
             int64_t n = shapes[s][axis];
             int64_t ranges[3][2] = {{0, 1}, {n / 3, n - n / 3 - (n > 2)}, {n - 1, 1}};
-            for (int r = 0; r < 3; r++)
-                for (int d = 0; d < 3; d++)
-                    op_check_free(run(dts[d], 4, shapes[s], axis, ranges[r][0], ranges[r][1] > 0 ? ranges[r][1] : 1,
-                                      seed++));
+            for (int r = 0; r < 3; r++, seed++)   /* the dtypes take turns */
+                op_check_free(run(dts[seed % 3], 4, shapes[s], axis, ranges[r][0], ranges[r][1] > 0 ? ranges[r][1] : 1,
+                                  seed));
         }
     /* rows longer than the kernel's 64 KiB chunk */
     op_check_free(run(SM_F32, 2, (int64_t[]){3, 40000}, 1, 7, 39990, seed++));

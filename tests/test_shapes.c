@@ -1,6 +1,5 @@
 /* test_shapes.c — every op's shape rule rejects bad inputs with SM_ERR_SHAPE and a message that names
- * the node and the shapes (or dtypes) involved. (attention's row is still a placeholder that accepts
- * anything; its checks come with its kernel.) */
+ * the node and the shapes (or dtypes) involved. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -109,6 +108,16 @@ Test(shapes, rope)
     sm_tensor c = IN("qkv4", SM_F32, 6, 18);
     at = attrs(SM_OP_ROPE, 1, 0, 0);
     expect(SM_OP_ROPE, &c, 1, &at, "bad_rope_2d", WANT("[6, 18]"));
+}
+
+Test(shapes, attention)
+{
+    sm_tensor a = IN("qkv", SM_F32, 2, 3, 10);
+    sm_attrs at = attrs(SM_OP_ATTENTION, 1, 0, 0);
+    expect(SM_OP_ATTENTION, &a, 1, &at, "bad_attn_3c", WANT("[2, 3, 10]"));
+    sm_tensor b = IN("qkv2", SM_F32, 2, 3, 18);
+    at = attrs(SM_OP_ATTENTION, 4, 0, 0);   /* 6 % 4 */
+    expect(SM_OP_ATTENTION, &b, 1, &at, "bad_attn_h", WANT("[2, 3, 18]", "n_head 4"));
 }
 
 Test(shapes, reshape_permute_slice_concat)

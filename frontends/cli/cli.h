@@ -19,6 +19,12 @@ typedef struct sm_cmd {
 
 int sm_cmd_demo(int argc, char **argv);
 int sm_cmd_forward(int argc, char **argv);
+int sm_cmd_train(int argc, char **argv);
+int sm_cmd_generate(int argc, char **argv);
+int sm_cmd_eval(int argc, char **argv);
+int sm_cmd_plan(int argc, char **argv);
+int sm_cmd_fit(int argc, char **argv);
+int sm_cmd_sysinfo(int argc, char **argv);
 int sm_cmd_check(int argc, char **argv);
 int sm_cmd_print(int argc, char **argv);
 
@@ -28,6 +34,7 @@ typedef struct sm_model_spec {
     const char *name;     /* template name or graph-file path */
     int batch, seq;       /* 0 = the model's default */
     bool training;        /* append backward + optimizer */
+    bool inference;       /* no targets and no loss: logits are the output (generation) */
     const char *defines[32];  /* "-D KEY=VALUE" overrides for graph files */
     int n_defines;
 } sm_model_spec;

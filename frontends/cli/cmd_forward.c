@@ -85,4 +85,3 @@ out:
 }
 
 int sm_cmd_forward(int argc, char **argv) { return run_forward("forward", argc, argv); }
-int sm_cmd_demo(int argc, char **argv) { return run_forward("demo", argc, argv); }

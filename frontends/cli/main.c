@@ -5,8 +5,14 @@
 #include "cli.h"
 
 static const sm_cmd commands[] = {
-    {"demo", "train-free smoke run of the default model: forward pass, loss and timing", sm_cmd_demo},
+    {"demo", "train a small GPT on the shipped corpus for about a minute, then generate", sm_cmd_demo},
+    {"train", "train a model on a text file (AdamW, checkpoints, resume)", sm_cmd_train},
+    {"generate", "sample text from a checkpoint or GPT-2 weights", sm_cmd_generate},
+    {"eval", "cross-entropy and perplexity of a model over a file", sm_cmd_eval},
     {"forward", "run the forward pass of a model on random tokens and print loss and timing", sm_cmd_forward},
+    {"plan", "dry run: the memory plan of a model (bytes by role, arenas vs lower bound, budget)", sm_cmd_plan},
+    {"fit", "the largest context and batch of a model that fit a memory budget, from real plans", sm_cmd_fit},
+    {"sysinfo", "this machine: memory, container limit, threads, CPU features, recommended context", sm_cmd_sysinfo},
     {"check", "check a graph file: parse, instantiate, report the first error with its line", sm_cmd_check},
     {"print", "print a graph file or template in canonical form (expanded, concrete shapes)", sm_cmd_print},
 };

@@ -18,6 +18,7 @@ typedef struct {
 /*                                 V      ctx   L   H   C    mlp tied B  T    loss */
 static const template_row templates[] = {
     {"gpt", "byte-level GPT, L=6 C=384 H=6 (config c)", {256, 256, 6, 6, 384, 4, 1, 8, 256, 1}},
+    {"gpt-demo", "byte-level GPT, L=4 C=256 H=4 T=128, the demo's", {256, 128, 4, 4, 256, 4, 1, 16, 128, 1}},
     {"gpt-tiny", "byte-level GPT, L=2 C=64 H=2, for tests", {256, 64, 2, 2, 64, 4, 1, 2, 64, 1}},
     {"gpt2", "GPT-2 124M shape, L=12 C=768 H=12 V=50257", {50257, 1024, 12, 12, 768, 4, 1, 4, 64, 1}},
 };
@@ -119,6 +120,7 @@ sm_status sm_model_load(const sm_model_spec *spec, sm_model *m)
         if (strcmp(spec->name, templates[i].name)) continue;
         m->gpt = templates[i].cfg;
         if (spec->batch) m->gpt.batch = spec->batch;
+        m->gpt.with_loss = !spec->inference;
         if (spec->seq) {
             m->gpt.seq = spec->seq;
             if (m->gpt.context < spec->seq) m->gpt.context = spec->seq;

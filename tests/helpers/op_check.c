@@ -59,7 +59,7 @@ static void fill(const op_check_in *in, uint64_t key, void *dst, int64_t n)
         default: {
             int32_t lo = in->id_lo, hi = in->id_hi;
             if (lo == 0 && hi == 0) hi = 16;
-            ((int32_t *)dst)[i] = lo + (int32_t)(bits % (uint64_t)(hi - lo));
+            ((int32_t *)dst)[i] = (int32_t)((int64_t)lo + (int64_t)(bits % (uint64_t)((int64_t)hi - lo)));
         }
         }
     }
@@ -123,6 +123,32 @@ static void compare_ref(op_check_result *r)
     }
 }
 
+/* The forward kernel called as a team directly, at 1, 2 and 3 threads, with fresh scratch full of NaN
+ * bytes: a kernel that reads scratch it did not write this call (which the executor's reused arena
+ * would hide), or that splits its work by thread count, gives other bits than the executor's run. */
+static void direct_runs(op_check_result *r, sm_kernel_args *a, size_t bytes)
+{
+    const sm_op_def *d = sm_op_def_get(r->spec->op);
+    for (int threads = 1; threads <= 3; threads++) {
+        size_t wb = a->work_bytes * (size_t)threads + 64;
+        void *work = aligned_alloc(64, wb), *y = malloc(bytes);
+        cr_assert(work && y);
+        memset(work, 0xFF, wb);
+        memset(y, 0xFF, bytes);
+        sm_kernel_args t = *a;
+        t.work = work;
+        t.y = y;
+#pragma omp parallel num_threads(threads)
+        d->forward(&t);
+        int64_t i = first_diff(r->y, y, r->n_out, sm_dtype_size(t.out->dtype));
+        cr_assert(i < 0, "%s %s seed %llu: element %lld differs between the executor's run and a direct team call "
+                  "at %d threads", sm_op_name(r->spec->op), op_check_shape(t.out), (unsigned long long)r->spec->seed,
+                  (long long)i, threads);
+        free(work);
+        free(y);
+    }
+}
+
 op_check_result *op_check_run(const op_check_spec *s)
 {
     op_check_result *r = calloc(1, sizeof *r);
@@ -171,15 +197,17 @@ op_check_result *op_check_run(const op_check_spec *s)
     sm_runtime_free(rt);
     sm_plan_free(p);
 
-    if (!d->reference) return r;
-    /* the reference kernel, called directly on the same inputs, with its own scratch */
+    if (d->is_view) return r;
     sm_kernel_args a = {.node = &r->g->nodes[0], .out = o, .n_in = s->n_in};
     for (int j = 0; j < s->n_in; j++) {
         a.in[j] = &r->g->t[r->in[j]];
         a.x[j] = r->x[j];
     }
-    a.work_bytes = d->workspace ? d->workspace(r->g, a.node) : 0;
-    a.work = aligned_alloc(64, (a.work_bytes + 64) / 64 * 64);
+    a.work_bytes = d->workspace ? (d->workspace(r->g, a.node) + 63) / 64 * 64 : 0;
+    direct_runs(r, &a, bytes);
+    if (!d->reference) return r;
+    /* the reference kernel, called directly on the same inputs, with its own scratch */
+    a.work = aligned_alloc(64, a.work_bytes + 64);
     r->ref = malloc(bytes);
     cr_assert(a.work && r->ref);
     memset(r->ref, 0xFF, bytes);

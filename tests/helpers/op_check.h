@@ -2,7 +2,8 @@
  * dtypes and attributes, fills the inputs with seeded random data, runs the node through the planner
  * and executor at 1 and at 2 threads, runs the row's reference kernel on the same inputs, and asserts
  * (Criterion) that
- *   - the 1- and 2-thread outputs are bitwise equal,
+ *   - the 1- and 2-thread outputs are bitwise equal, and equal to the forward kernel's called directly
+ *     as a team of 1, 2 and 3 threads with fresh NaN-filled scratch (so stale scratch cannot hide),
  *   - every output element was written (outputs are pre-filled with NaN bytes),
  *   - the output agrees with the reference within the given tolerance (NaN where the reference has
  *     NaN, the same infinity where it has one).

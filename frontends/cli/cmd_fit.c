@@ -1,0 +1,174 @@
+/* cmd_fit.c — `smallmind fit`: the largest context (and batch) whose real plan fits a budget. It
+ * answers by re-planning, not from a formula: a binary search over T (then over B), each probe a
+ * fresh graph and plan (nothing large is allocated). Plan sizes grow with T and B, so the search
+ * is exact for the planner's answers. */
+#include <stdio.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "plan_cli.h"
+
+#define T_MAX (1 << 24)
+#define B_MAX (1 << 20)
+
+static void help(void)
+{
+    printf("usage: smallmind fit [MODEL] --budget BYTES|auto [--train|--infer] [-B N] [-T N] [--threads N]\n"
+           "                     [--strategy naive|packed] [--json]\n"
+           "  The largest sequence length T that fits the budget at batch B, and the largest batch B at\n"
+           "  sequence length T, found by planning the real graph (binary search), with the settings assumed.\n");
+    printf(sm_plan_cli_help(), omp_get_max_threads());
+    printf("  --json             the answer as JSON\n  models: %s\n", sm_cli_templates_help());
+}
+
+typedef struct probe {
+    int probes;
+    sm_status err;        /* a failure other than "does not fit" stops the search */
+    uint64_t estimate;    /* of the last plan that fit */
+    sm_arena_id dominant;
+} probe;
+
+/* Does the model at (B, T) fit? */
+static bool fits(sm_plan_cli o, int B, int T, probe *pr)
+{
+    o.spec.batch = B;
+    o.spec.seq = T;
+    sm_model m;
+    sm_plan *p;
+    pr->probes++;
+    sm_status s = sm_plan_cli_build(&o, &m, &p);
+    if (s) {
+        pr->err = s;
+        return false;
+    }
+    bool ok = sm_plan_can_fit(p, o.budget);
+    if (ok) {
+        pr->estimate = sm_plan_estimate(p);
+        pr->dominant = sm_plan_dominant(p);
+    }
+    sm_plan_free(p);
+    sm_model_free(&m);
+    return ok;
+}
+
+/* Largest x in [1, max] with ok(x), assuming ok is monotone; 0 if even 1 does not fit. */
+static int search(sm_plan_cli *o, int fixed, bool over_t, int max, probe *pr)
+{
+    int B = over_t ? fixed : 0, T = over_t ? 0 : fixed;
+#define OK(x) fits(*o, over_t ? B : (x), over_t ? (x) : T, pr)
+    if (!OK(1)) return pr->err ? -1 : 0;
+    int lo = 1, hi;   /* lo fits; double until something does not */
+    for (;;) {
+        if (lo == max) return lo;
+        int next = lo > max / 2 ? max : lo * 2;
+        if (OK(next)) {
+            lo = next;
+            continue;
+        }
+        if (pr->err) return -1;
+        hi = next;
+        break;
+    }
+    while (hi - lo > 1 && !pr->err) {   /* invariant: lo fits, hi does not */
+        int mid = lo + (hi - lo) / 2;
+        if (OK(mid)) lo = mid;
+        else hi = mid;
+    }
+#undef OK
+    return pr->err ? -1 : lo;
+}
+
+int sm_cmd_fit(int argc, char **argv)
+{
+    const char *cmd = "fit";
+    sm_plan_cli o = {.spec = {.name = "gpt", .inference = true}};
+    sm_plan_options_default(&o.po);
+    bool have_budget = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int r = sm_plan_cli_option(cmd, &o, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r > 0) {
+            have_budget |= !strcmp(a, "--budget");
+            continue;
+        }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return help(), 0;
+        else if (!strcmp(a, "--json")) o.json = true;
+        else if (a[0] == '-') {
+            fprintf(stderr, "smallmind %s: unknown option '%s' (see --help)\n", cmd, a);
+            return 2;
+        } else {
+            o.spec.name = a;
+        }
+    }
+    if (!have_budget) {
+        fprintf(stderr, "smallmind %s: give a budget: --budget 8G, or --budget auto for this machine\n", cmd);
+        return 2;
+    }
+    if (sm_plan_cli_resolve_budget(cmd, &o)) return 1;
+
+    /* the model's own B and T, for the search that holds one of them */
+    sm_model m;
+    sm_plan_cli base = o;
+    base.po.budget = 0;
+    if (sm_model_load(&base.spec, &m)) return sm_cli_fail(cmd, "%s", sm_last_error());
+    sm_gpt_config c = m.gpt;
+    sm_model_free(&m);
+    int B = c.batch, T = c.seq;
+
+    double t0 = omp_get_wtime();
+    probe pt = {0}, pb = {0};
+    int best_t = search(&o, B, true, T_MAX, &pt);
+    if (best_t < 0) return sm_cli_fail(cmd, "%s", sm_last_error());
+    int best_b = search(&o, T, false, B_MAX, &pb);
+    if (best_b < 0) return sm_cli_fail(cmd, "%s", sm_last_error());
+    double ms = (omp_get_wtime() - t0) * 1e3;
+
+    char bb[SM_BYTES_STR_MAX], eb[SM_BYTES_STR_MAX], fb[SM_BYTES_STR_MAX];
+    sm_format_bytes(o.budget, bb, sizeof bb);
+    int threads = o.po.n_threads ? o.po.n_threads : omp_get_max_threads();
+    const char *strategy = o.po.strategy == SM_PLAN_NAIVE ? "naive" : "packed";
+    int64_t rec = sm_recommended_context(o.budget);
+    if (o.json) {
+        printf("{\"model\": \"%s\", \"mode\": \"%s\", \"budget\": %llu, \"budget_source\": \"%s\", \"threads\": %d, "
+               "\"strategy\": \"%s\", \"dtype\": \"f32\",\n \"largest_seq\": {\"batch\": %d, \"seq\": %d, \"estimate\": %llu},\n"
+               " \"largest_batch\": {\"seq\": %d, \"batch\": %d, \"estimate\": %llu},\n \"recommended_context\": %lld, "
+               "\"plans\": %d, \"ms\": %.1f}\n",
+               sm_plan_cli_json_name(o.spec.name), sm_plan_cli_mode(&o), (unsigned long long)o.budget, o.budget_auto ? "auto" : "given",
+               threads, strategy, B, best_t, (unsigned long long)(best_t ? pt.estimate : 0), T, best_b,
+               (unsigned long long)(best_b ? pb.estimate : 0), (long long)rec, pt.probes + pb.probes, ms);
+        return best_t && best_b ? 0 : 1;
+    }
+    printf("fit %s into %s%s: %s, %s plan, %d threads, f32 weights and activations\n", o.spec.name, bb,
+           o.budget_auto ? " (auto: the smallest of RAM, available RAM and the container limit)" : "",
+           sm_plan_cli_mode(&o), strategy, threads);
+    printf("  model: L=%d C=%d H=%d V=%d; learned positions, so the position table grows with T\n", c.n_layer,
+           c.n_embd, c.n_head, c.vocab);
+    if (best_t)
+        printf("  largest T at B=%d: %d tokens (plan %s; largest term: %s)\n", B, best_t,
+               sm_format_bytes(pt.estimate, eb, sizeof eb), sm_arena_role_label(pt.dominant));
+    else
+        printf("  at B=%d not even T=1 fits\n", B);
+    if (best_b)
+        printf("  largest B at T=%d: %d sequences (plan %s)\n", T, best_b, sm_format_bytes(pb.estimate, fb, sizeof fb));
+    else
+        printf("  at T=%d not even B=1 fits\n", T);
+    printf("  (answered from %d real plans in %.0f ms; the documented rule of thumb for this budget would say a\n"
+           "   context of %lld tokens: docs/memory.md)\n", pt.probes + pb.probes, ms, (long long)rec);
+    if (!best_t || !best_b) {
+        sm_plan_cli one = o;
+        one.spec.batch = 1;
+        one.spec.seq = 1;
+        sm_plan *p;
+        if (!sm_plan_cli_build(&one, &m, &p)) {
+            sm_arena_id d = sm_plan_dominant(p);
+            printf("  at B=1 T=1 the plan needs %s, mostly %s: %s\n", sm_format_bytes(sm_plan_estimate(p), eb, sizeof eb),
+                   sm_arena_role_label(d), sm_arena_advice(d));
+            sm_plan_free(p);
+            sm_model_free(&m);
+        }
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,88 @@
+/* cmd_plan.c — `smallmind plan`: a dry run. Builds the model's graph and its memory plan, allocates
+ * nothing large, and prints where every byte would go: the breakdown by role, each arena against its
+ * lower bound, the total, the budget verdict, the dominant term and the option that shrinks it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "plan_cli.h"
+
+static void help(void)
+{
+    printf("usage: smallmind plan [MODEL] [--train|--infer] [-B N] [-T N] [--budget BYTES|auto] [--json]\n"
+           "                      [--svg FILE] [--save FILE] [--strategy naive|packed] [--threads N]\n"
+           "  A dry run: builds MODEL's graph and memory plan and prints the bytes each role takes\n"
+           "  (weights, gradients, optimizer state, activations, KV cache, workspace), each arena's size\n"
+           "  against its lower bound (max bytes live at one step), the total and whether it fits the\n"
+           "  budget. Nothing large is allocated. Exit status 1 when the plan does not fit the budget.\n");
+    printf(sm_plan_cli_help(), omp_get_max_threads());
+    printf("  --json             the report as JSON (schema: docs/plan-format.md)\n"
+           "  --svg FILE         draw the activation arena (time across, offset up) into FILE\n"
+           "  --save FILE        write the plan itself to FILE (reused by runs of the same graph)\n"
+           "  models: %s\n", sm_cli_templates_help());
+}
+
+int sm_cmd_plan(int argc, char **argv)
+{
+    const char *cmd = "plan";
+    sm_plan_cli o = {.spec = {.name = "gpt", .inference = true}};
+    sm_plan_options_default(&o.po);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = sm_plan_cli_option(cmd, &o, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return help(), 0;
+        else if (!strcmp(a, "--json")) o.json = true;
+        else if (!strcmp(a, "--svg") || !strcmp(a, "--save")) {
+            if (!val) {
+                fprintf(stderr, "smallmind %s: %s needs a file name\n", cmd, a);
+                return 2;
+            }
+            *(!strcmp(a, "--svg") ? &o.svg : &o.save) = val;
+            i++;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "smallmind %s: unknown option '%s' (see --help)\n", cmd, a);
+            return 2;
+        } else {
+            o.spec.name = a;
+        }
+    }
+    if (sm_plan_cli_resolve_budget(cmd, &o)) return 1;
+
+    sm_model m;
+    sm_plan *plan;
+    double t0 = omp_get_wtime();
+    if (sm_plan_cli_build(&o, &m, &plan)) return sm_cli_fail(cmd, "%s", sm_last_error());
+    double ms = (omp_get_wtime() - t0) * 1e3;
+    char *report = NULL;
+    int rc = 0;
+    if (sm_plan_report(plan, m.g, o.json ? SM_REPORT_JSON : SM_REPORT_TEXT, o.budget, &report)) {
+        rc = sm_cli_fail(cmd, "%s", sm_last_error());
+        goto out;
+    }
+    const sm_gpt_config *c = &m.gpt;
+    if (o.json) {
+        printf("{\n\"model\": {\"name\": \"%s\", \"vocab\": %d, \"context\": %d, \"n_layer\": %d, \"n_head\": %d, "
+               "\"n_embd\": %d, \"batch\": %d, \"seq\": %d},\n\"mode\": \"%s\",\n\"budget_source\": \"%s\",\n"
+               "\"build_and_plan_ms\": %.3f,\n\"plan\": %s}\n",
+               sm_plan_cli_json_name(o.spec.name), c->vocab, c->context, c->n_layer, c->n_head, c->n_embd, c->batch, c->seq,
+               sm_plan_cli_mode(&o), o.budget_auto ? "auto" : o.budget ? "given" : "none", ms, report);
+    } else {
+        printf("model %s: L=%d C=%d H=%d V=%d context=%d, B=%d T=%d, %s (graph built and planned in %.1f ms)\n",
+               o.spec.name, c->n_layer, c->n_embd, c->n_head, c->vocab, c->context, c->batch, c->seq,
+               sm_plan_cli_mode(&o), ms);
+        fputs(report, stdout);
+        if (o.budget_auto) printf("(budget auto: the smallest of RAM, available RAM and the container limit)\n");
+    }
+    if (o.svg && sm_plan_write_svg(plan, m.g, o.svg)) rc = sm_cli_fail(cmd, "%s", sm_last_error());
+    if (!rc && o.save && sm_plan_save(plan, o.save)) rc = sm_cli_fail(cmd, "%s", sm_last_error());
+    if (!rc && o.budget && !sm_plan_can_fit(plan, o.budget)) rc = 1;
+out:
+    free(report);
+    sm_plan_free(plan);
+    sm_model_free(&m);
+    return rc;
+}

@@ -1,0 +1,265 @@
+/* cmd_train.c — `smallmind train`: train a model on a text file with AdamW, with a live progress
+ * line, periodic validation, atomic checkpoints every N steps and on Ctrl-C, and bit-identical resume
+ * (batches and the learning rate depend only on the seed and the step number). */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <omp.h>
+
+#include "../checkpoint.h"
+#include "../dataset.h"
+#include "train.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+    signal(SIGINT, SIG_DFL);   /* a second Ctrl-C stops at once */
+}
+
+void sm_train_options_default(sm_train_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->spec.name = "gpt";
+    o->tokenizer = "byte";
+    o->steps = 1000;
+    o->seed = 1;
+    o->val_every = 100;
+    o->val_batches = 8;
+    o->log_every = 10;
+    sm_adamw_config_default(&o->adamw);
+    o->adamw.lr = 1e-3f;
+    o->adamw.min_lr = 1e-4f;
+    o->adamw.warmup_steps = 20;
+    o->adamw.weight_decay = 0.1f;
+}
+
+static double unigram_entropy(const int32_t *tok, int64_t n, int V)
+{
+    int64_t *count = calloc((size_t)V, sizeof *count);
+    double h = 0;
+    if (!count) return NAN;
+    for (int64_t i = 0; i < n; i++) count[tok[i]]++;
+    for (int v = 0; v < V; v++)
+        if (count[v]) h -= (double)count[v] / (double)n * log((double)count[v] / (double)n);
+    free(count);
+    return h;
+}
+
+/* Copies the training session's parameters into the evaluation session (same names). */
+static sm_status copy_params(sm_session *from, sm_session *to)
+{
+    const sm_graph *g = to->m.g;
+    for (int i = 0; i < sm_graph_tensor_count(g); i++) {
+        const char *name;
+        sm_role role;
+        sm_tensor src;
+        void *a, *b;
+        sm_tensor_info(g, i, &name, NULL, &role, NULL, NULL);
+        if (role != SM_ROLE_PARAM) continue;
+        sm_status s = sm_graph_find(from->m.g, name, &src);
+        if (!s) s = sm_runtime_data(from->rt, src, &a);
+        if (!s) s = sm_runtime_data(to->rt, i, &b);
+        if (s) return s;
+        memcpy(b, a, (size_t)sm_tensor_numel(g, i) * sizeof(float));
+    }
+    return SM_OK;
+}
+
+static sm_status run_batch(sm_session *s, const int32_t *x, const int32_t *y, size_t n, float *loss)
+{
+    sm_status st = sm_runtime_set(s->rt, s->m.io.tokens, x, n * sizeof *x);
+    if (!st) st = sm_runtime_set(s->rt, s->m.io.targets, y, n * sizeof *y);
+    if (!st) st = sm_runtime_run(s->rt);
+    if (!st) st = sm_runtime_get(s->rt, s->m.io.loss, loss, sizeof *loss);
+    return st;
+}
+
+static sm_status validate(sm_session *train, sm_session *eval, const sm_dataset *d, int B, int T, int batches,
+                          double *out)
+{
+    sm_status s = copy_params(train, eval);
+    int32_t *x = malloc(sizeof *x * (size_t)B * (size_t)T * 2), *y = x + (size_t)B * T;
+    if (!x) return SM_ERR_NOMEM;
+    double sum = 0;
+    int k = 0;
+    for (; !s && k < batches; k++) {
+        float loss;
+        if (!sm_dataset_seq_batch(d, d->n_train, d->n, k, B, T, x, y)) break;
+        s = run_batch(eval, x, y, (size_t)B * T, &loss);
+        sum += loss;
+    }
+    free(x);
+    *out = k ? sum / k : NAN;
+    return s;
+}
+
+static void fmt_time(double s, char *buf, size_t cap)
+{
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
+}
+
+sm_status sm_train_save(const sm_train_options *o, sm_session *s, const char *path, long long next_step)
+{
+    char step[32], seed[32], B[16], T[16];
+    snprintf(step, sizeof step, "%lld", next_step);
+    snprintf(seed, sizeof seed, "%lld", o->seed);
+    snprintf(B, sizeof B, "%d", s->m.gpt.batch);
+    snprintf(T, sizeof T, "%d", s->m.gpt.seq);
+    char adamw[256];
+    snprintf(adamw, sizeof adamw, "lr=%g min_lr=%g warmup=%lld total=%lld beta1=%g beta2=%g eps=%g wd=%g clip=%g",
+             o->adamw.lr, o->adamw.min_lr, (long long)o->adamw.warmup_steps, (long long)o->adamw.total_steps,
+             o->adamw.beta1, o->adamw.beta2, o->adamw.eps, o->adamw.weight_decay, o->adamw.grad_clip);
+    sm_st_kv meta[] = {{"model", o->spec.name}, {"batch", B}, {"seq", T}, {"tokenizer", o->tokenizer},
+                       {"step", step}, {"seed", seed}, {"adamw", adamw}};
+    return sm_checkpoint_save(s->rt, path, SM_SAVE_OPTIMIZER, meta, (int)(sizeof meta / sizeof meta[0]));
+}
+
+int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
+{
+    sm_tokenizer *tok = NULL;
+    sm_session tr = {0}, ev = {0};
+    sm_dataset d = {0};
+    int32_t *ids = NULL, *x = NULL;
+    int64_t n_ids = 0;
+    int rc = 1;
+    long long start_step = 0;
+    memset(res, 0, sizeof *res);
+
+    if (sm_cli_tokenizer_open(o->tokenizer, &tok) || sm_cli_read_tokens(o->data, tok, false, &ids, &n_ids)) {
+        sm_cli_fail(cmd, "%s", sm_last_error());
+        goto out;
+    }
+    o->spec.training = true;
+    if (sm_session_open(&tr, &o->spec, &o->adamw, o->threads)) {
+        sm_cli_fail(cmd, "%s", sm_last_error());
+        goto out;
+    }
+    int B = tr.m.gpt.batch, T = tr.m.gpt.seq, V = tr.m.gpt.vocab;
+    if (V < sm_tokenizer_vocab_size(tok)) {
+        sm_cli_fail(cmd, "the tokenizer has %d tokens but model '%s' only %d: use a model with a larger vocabulary",
+                    sm_tokenizer_vocab_size(tok), o->spec.name, V);
+        goto out;
+    }
+    if (sm_dataset_init(&d, ids, n_ids, 0.1, T)) {
+        ids = NULL;
+        sm_cli_fail(cmd, "%s: %s", o->data, sm_last_error());
+        goto out;
+    }
+    ids = NULL;
+    if (o->resume) {
+        sm_st_file *meta;
+        if (sm_checkpoint_load(tr.rt, o->resume, SM_SAVE_OPTIMIZER, &meta)) {
+            sm_cli_fail(cmd, "%s", sm_last_error());
+            goto out;
+        }
+        const char *v = sm_st_metadata_get(meta, "step");
+        start_step = v ? atoll(v) : 0;
+        sm_st_close(meta);
+        printf("resumed from %s at step %lld\n", o->resume, start_step);
+    } else if (sm_runtime_init_params(tr.rt, (uint64_t)o->seed)) {
+        sm_cli_fail(cmd, "%s", sm_last_error());
+        goto out;
+    }
+    bool have_val = d.n > d.n_train && o->val_every > 0;
+    sm_model_spec es = o->spec;
+    es.training = false;
+    if (have_val && sm_session_open(&ev, &es, NULL, o->threads)) {
+        sm_cli_fail(cmd, "%s", sm_last_error());
+        goto out;
+    }
+    res->unigram_entropy = unigram_entropy(d.tokens, d.n_train, V);
+    char mem[SM_BYTES_STR_MAX];
+    printf("model %s: L=%d C=%d H=%d V=%d, B=%d T=%d, %d threads; plan %s, %.1f GFLOP per step\n", o->spec.name,
+           tr.m.gpt.n_layer, tr.m.gpt.n_embd, tr.m.gpt.n_head, V, B, T, o->threads ? o->threads : omp_get_max_threads(),
+           sm_format_bytes(sm_plan_total_bytes(tr.plan), mem, sizeof mem), sm_plan_flops(tr.plan) / 1e9);
+    printf("data %s: %lld tokens (%lld train, %lld validation); unigram entropy %.4f nats/token\n", o->data,
+           (long long)d.n, (long long)d.n_train, (long long)(d.n - d.n_train), res->unigram_entropy);
+    fflush(stdout);
+
+    x = malloc(sizeof *x * (size_t)B * (size_t)T * 2);
+    if (!x) {
+        sm_cli_fail(cmd, "out of memory");
+        goto out;
+    }
+    int32_t *y = x + (size_t)B * T;
+    interrupted = 0;
+    signal(SIGINT, on_sigint);
+    bool tty = isatty(STDOUT_FILENO);
+    double t0 = omp_get_wtime();
+    long long step = start_step;
+    long long last = o->until > 0 && o->until < o->steps ? o->until : o->steps;
+    for (; step < last && !interrupted; step++) {
+        float hp[SM_ADAMW_HPARAMS], loss;
+        sm_dataset_train_batch(&d, (uint64_t)o->seed, step, B, T, x, y);
+        if (sm_adamw_hparams(&o->adamw, step, hp) || sm_runtime_set(tr.rt, tr.opt.hparams, hp, sizeof hp) ||
+            run_batch(&tr, x, y, (size_t)B * T, &loss)) {
+            sm_cli_fail(cmd, "step %lld: %s", step, sm_last_error());
+            goto out;
+        }
+        if (!isfinite(loss)) {
+            sm_cli_fail(cmd, "step %lld: the loss is %f: lower the learning rate (--lr)", step, loss);
+            goto out;
+        }
+        if (step == start_step) res->first_loss = loss;
+        res->last_loss = loss;
+        double el = omp_get_wtime() - t0, per = el / (double)(step - start_step + 1);
+        uint64_t peak = 0;
+        sm_peak_rss(&peak);
+        char e1[48], e2[48];
+        fmt_time(el, e1, sizeof e1);
+        fmt_time(per * (double)(o->steps - step - 1), e2, sizeof e2);
+        bool log_line = (step + 1) % o->log_every == 0 || step + 1 == o->steps;
+        if (tty || log_line)
+            printf("%sstep %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | elapsed %s | ETA %s | peak %s%s",
+                   tty ? "\r\033[K" : "", step + 1, o->steps, loss, hp[SM_ADAMW_LR], (double)B * T / per, e1, e2,
+                   sm_format_bytes(peak, mem, sizeof mem), log_line ? "\n" : "");
+        fflush(stdout);
+        if (have_val && (step + 1) % o->val_every == 0) {
+            double vl;
+            if (validate(&tr, &ev, &d, B, T, o->val_batches, &vl)) {
+                sm_cli_fail(cmd, "validation: %s", sm_last_error());
+                goto out;
+            }
+            res->val_loss = vl;
+            printf("%sstep %lld: validation loss %.4f\n", tty ? "\r\033[K" : "", step + 1, vl);
+        }
+        if (o->save && o->save_every && (step + 1) % o->save_every == 0 && step + 1 < o->steps &&
+            sm_train_save(o, &tr, o->save, step + 1)) {
+            sm_cli_fail(cmd, "saving: %s", sm_last_error());
+            goto out;
+        }
+        if (o->max_seconds > 0 && omp_get_wtime() - t0 >= o->max_seconds) {
+            step++;
+            break;
+        }
+    }
+    res->steps = step - start_step;
+    res->seconds = omp_get_wtime() - t0;
+    if (interrupted) printf("\ninterrupted: step %lld finished\n", step);
+    if (o->save) {
+        if (sm_train_save(o, &tr, o->save, step)) {
+            sm_cli_fail(cmd, "saving: %s", sm_last_error());
+            goto out;
+        }
+        printf("saved %s (step %lld; resume with --resume %s)\n", o->save, step, o->save);
+    }
+    rc = interrupted ? 130 : 0;
+out:
+    signal(SIGINT, SIG_DFL);
+    free(x);
+    free(ids);
+    sm_dataset_free(&d);
+    sm_session_close(&ev);
+    sm_session_close(&tr);
+    sm_tokenizer_free(tok);
+    return rc;
+}

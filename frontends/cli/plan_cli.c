@@ -1,0 +1,115 @@
+/* plan_cli.c — options shared by `smallmind plan` and `smallmind fit`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../../graph/error.h"
+#include "plan_cli.h"
+
+const char *sm_plan_cli_help(void)
+{
+    return "  --infer            plan the inference graph: forward, no targets or loss, the logits are the\n"
+           "                     output (default)\n"
+           "  --train            plan the training graph (forward, backward, AdamW)\n"
+           "  -B N, -T N         batch size and sequence length (default: the model's)\n"
+           "  --threads N        threads the workspace is sized for (default: OpenMP's, here %d)\n"
+           "  --strategy S       naive (no reuse, the baseline) or packed (default)\n"
+           "  --budget BYTES     a memory budget: 123456, 512M, 8G (=GiB), 8GB (=10^9), or auto\n"
+           "                     (auto: the smallest of RAM, available RAM and the container limit)\n";
+}
+
+const char *sm_plan_cli_json_name(const char *name)
+{
+    static char buf[2 * 1024 + 1];
+    size_t n = 0;
+    for (const char *c = name; *c && n + 2 < sizeof buf; c++) {
+        if (*c == '"' || *c == '\\') buf[n++] = '\\';
+        if ((unsigned char)*c >= 0x20) buf[n++] = *c;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+const char *sm_plan_cli_mode(const sm_plan_cli *o) { return o->spec.training ? "training" : "inference"; }
+
+int sm_plan_cli_option(const char *cmd, sm_plan_cli *o, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i], *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+    long long v;
+    if (!strcmp(a, "--train")) o->spec.training = true, o->spec.inference = false;
+    else if (!strcmp(a, "--infer")) o->spec.training = false, o->spec.inference = true;
+    else if (!strcmp(a, "-B")) {
+        if (!sm_cli_int(cmd, a, val, 1, 1 << 20, &v)) return -1;
+        o->spec.batch = (int)v;
+        ++*i;
+    } else if (!strcmp(a, "-T")) {
+        if (!sm_cli_int(cmd, a, val, 1, 1 << 24, &v)) return -1;
+        o->spec.seq = (int)v;
+        ++*i;
+    } else if (!strcmp(a, "--threads")) {
+        if (!sm_cli_int(cmd, a, val, 1, 4096, &v)) return -1;
+        o->po.n_threads = (int)v;
+        ++*i;
+    } else if (!strcmp(a, "--strategy")) {
+        if (val && !strcmp(val, "naive")) o->po.strategy = SM_PLAN_NAIVE;
+        else if (val && !strcmp(val, "packed")) o->po.strategy = SM_PLAN_PACKED;
+        else {
+            fprintf(stderr, "smallmind %s: --strategy is naive or packed, got '%s'\n", cmd, val ? val : "(nothing)");
+            return -1;
+        }
+        ++*i;
+    } else if (!strcmp(a, "--budget")) {
+        if (val && !strcmp(val, "auto")) {
+            o->budget_auto = true;
+        } else if (!val || sm_parse_bytes(val, &o->budget) || o->budget == 0) {
+            fprintf(stderr, "smallmind %s: --budget needs a byte size above 0 (512M, 8G, 8GB) or auto: %s\n", cmd,
+                    val ? (o->budget == 0 && !sm_parse_bytes(val, &o->budget) ? "0 is no budget" : sm_last_error())
+                        : "nothing given");
+            return -1;
+        } else {
+            o->budget_auto = false;
+        }
+        ++*i;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+int sm_plan_cli_resolve_budget(const char *cmd, sm_plan_cli *o)
+{
+    if (!o->budget_auto) return 0;
+    sm_sysinfo si;
+    if (sm_sysinfo_get(&si)) return sm_cli_fail(cmd, "--budget auto: %s", sm_last_error());
+    if (!si.budget_auto) return sm_cli_fail(cmd, "--budget auto: cannot tell how much memory there is; give a size");
+    o->budget = si.budget_auto;
+    return 0;
+}
+
+/* The training graph: the forward, its backward, and one AdamW step (default settings: global-norm
+ * clipping on, which adds the gradients' sum of squares). */
+static sm_status add_training(const char *name, sm_model *m)
+{
+    sm_tensor loss = sm_graph_loss(m->g);
+    if (loss == SM_NO_TENSOR)
+        return sm_error(SM_ERR_INVALID_ARG, "model '%s' has no loss, so it cannot be trained: plan it with --infer",
+                        name);
+    sm_adamw_config cfg;
+    sm_adamw_tensors opt;
+    sm_adamw_config_default(&cfg);
+    sm_status s = sm_graph_backward(m->g, loss);
+    return s ? s : sm_graph_adamw(m->g, &cfg, &opt);
+}
+
+sm_status sm_plan_cli_build(const sm_plan_cli *o, sm_model *m, sm_plan **plan)
+{
+    *plan = NULL;
+    sm_status s = sm_model_load(&o->spec, m);
+    if (s) return s;
+    if (o->spec.training && (s = add_training(o->spec.name, m))) {
+        sm_model_free(m);
+        return s;
+    }
+    s = sm_plan_create(m->g, &o->po, plan);
+    if (s) sm_model_free(m);
+    return s;
+}

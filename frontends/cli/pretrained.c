@@ -1,0 +1,112 @@
+/* pretrained.c — opening a trained model for generate and eval: a smallmind checkpoint (its
+ * metadata names the model, T and tokenizer) or GPT-2 weights published by other tools (llm.c's
+ * gpt2_*.bin, Hugging Face gpt2 safetensors). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../graph/error.h"
+#include "../checkpoint.h"
+#include "../gpt2_import.h"
+#include "pretrained.h"
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static sm_status open_checkpoint(const sm_pretrained_options *o, sm_session *s, sm_tokenizer **tok)
+{
+    static char model[512], tokenizer[1024];
+    sm_st_file *f;
+    sm_status st = sm_st_open(o->checkpoint, &f);
+    if (st) return st;
+    const char *m = sm_st_metadata_get(f, "model"), *t = sm_st_metadata_get(f, "seq"),
+               *k = sm_st_metadata_get(f, "tokenizer");
+    snprintf(model, sizeof model, "%s", m ? m : "");
+    snprintf(tokenizer, sizeof tokenizer, "%s", k ? k : "byte");
+    int seq = t ? atoi(t) : 0;
+    sm_st_close(f);
+    if (!m) return sm_error(SM_ERR_FORMAT, "%s: no 'model' in its metadata: give a checkpoint written by "
+                            "`smallmind train --save`, or GPT-2 weights with --gpt2", o->checkpoint);
+    sm_model_spec spec = {.name = model, .batch = o->batch, .seq = o->seq ? o->seq : seq, .inference = o->inference};
+    st = sm_cli_tokenizer_open(o->tokenizer ? o->tokenizer : tokenizer, tok);
+    if (!st) st = sm_session_open(s, &spec, NULL, o->threads);
+    if (!st) st = sm_checkpoint_load(s->rt, o->checkpoint, 0, NULL);
+    return st;
+}
+
+/* Copies imported arrays into the parameters of the same canonical names. llm.c pads the vocabulary
+ * (Vp rows of wte): the first V rows are the real ones. */
+static sm_status load_gpt2(sm_session *s, const sm_gpt2_weights *w, const char *path)
+{
+    const sm_graph *g = s->m.g;
+    for (int i = 0; i < sm_graph_tensor_count(g); i++) {
+        const char *name;
+        sm_role role;
+        if (sm_tensor_info(g, i, &name, NULL, &role, NULL, NULL) || role != SM_ROLE_PARAM) continue;
+        const sm_named_array *a = sm_gpt2_weights_find(w, name);
+        int64_t n = sm_tensor_numel(g, i);
+        if (!a) return sm_error(SM_ERR_FORMAT, "%s: has no weights for '%s'", path, name);
+        if (a->numel < n || (a->numel != n && strcmp(name, "wte")))
+            return sm_error(SM_ERR_FORMAT, "%s: '%s' has %lld values, the model needs %lld", path, name,
+                            (long long)a->numel, (long long)n);
+        void *dst;
+        sm_status st = sm_runtime_data(s->rt, i, &dst);
+        if (st) return st;
+        memcpy(dst, a->data, (size_t)n * sizeof(float));
+    }
+    return SM_OK;
+}
+
+static sm_status open_gpt2(const sm_pretrained_options *o, sm_session *s, sm_tokenizer **tok)
+{
+    sm_gpt2_weights w;
+    sm_status st = ends_with(o->gpt2, ".bin") ? sm_gpt2_load_llmc(o->gpt2, &w)
+                                              : sm_gpt2_load_hf_file(o->gpt2, o->n_head, &w);
+    if (st) return st;
+    sm_gpt_config c;
+    sm_gpt_config_default(&c);
+    c.vocab = w.hp.vocab;
+    c.context = w.hp.max_seq;
+    c.n_layer = w.hp.n_layer;
+    c.n_head = w.hp.n_head ? w.hp.n_head : o->n_head;
+    c.n_embd = w.hp.n_embd;
+    c.batch = o->batch ? o->batch : 1;
+    c.seq = o->seq ? o->seq : (c.context < 1024 ? c.context : 1024);
+    c.with_loss = !o->inference;
+    memset(s, 0, sizeof *s);
+    s->m.gpt = c;
+    st = sm_graph_create(&s->m.g);
+    if (!st) st = sm_gpt_build(s->m.g, &c, &s->m.io);
+    sm_plan_options po;
+    sm_plan_options_default(&po);
+    po.n_threads = o->threads;
+    if (!st) st = sm_plan_create(s->m.g, &po, &s->plan);
+    if (!st) st = sm_runtime_create(s->m.g, s->plan, &s->rt);
+    if (!st) st = load_gpt2(s, &w, o->gpt2);
+    sm_gpt2_weights_free(&w);
+    if (!st) {
+        if (!o->tokenizer)
+            return sm_error(SM_ERR_INVALID_ARG, "GPT-2 weights need GPT-2's tokenizer: add --tokenizer "
+                            "gpt2:VOCAB.json:MERGES.txt");
+        st = sm_cli_tokenizer_open(o->tokenizer, tok);
+    }
+    return st;
+}
+
+sm_status sm_pretrained_open(const sm_pretrained_options *o, sm_session *s, sm_tokenizer **tok)
+{
+    *tok = NULL;
+    memset(s, 0, sizeof *s);
+    if (!o->checkpoint == !o->gpt2)
+        return sm_error(SM_ERR_INVALID_ARG, "give exactly one of --checkpoint FILE or --gpt2 FILE");
+    sm_status st = o->checkpoint ? open_checkpoint(o, s, tok) : open_gpt2(o, s, tok);
+    if (st) {
+        sm_session_close(s);
+        sm_tokenizer_free(*tok);
+        *tok = NULL;
+    }
+    return st;
+}

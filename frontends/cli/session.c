@@ -1,0 +1,109 @@
+/* session.c — tokenizers, corpora and model sessions for the commands. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../graph/error.h"
+#include "../../memory/atomic_file.h"
+#include "session.h"
+
+sm_status sm_cli_tokenizer_open(const char *spec, sm_tokenizer **out)
+{
+    if (!spec || !strcmp(spec, "byte")) return sm_tokenizer_byte_create(out);
+    if (!strncmp(spec, "gpt2:", 5)) {
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", spec + 5);
+        char *merges = strchr(buf, ':');
+        if (merges) {
+            *merges++ = '\0';
+            return sm_tokenizer_gpt2_load(buf, merges, out);
+        }
+    }
+    return sm_error(SM_ERR_INVALID_ARG, "tokenizer '%s': use 'byte' or 'gpt2:VOCAB.json:MERGES.txt'", spec);
+}
+
+static sm_status parse_ids(const char *path, const char *text, size_t len, int32_t **ids, int64_t *n)
+{
+    int64_t cap = 1024, k = 0, line = 1;
+    int32_t *v = malloc(sizeof *v * (size_t)cap);
+    const char *p = text, *end = text + len;
+    while (v && p < end) {
+        if (*p == '\n') line++;
+        if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') { p++; continue; }
+        char *e;
+        errno = 0;
+        long long x = strtoll(p, &e, 10);
+        if (e == p || errno || x < 0 || x > INT32_MAX) {
+            free(v);
+            return sm_error(SM_ERR_FORMAT, "%s:%lld: expected a token id (a decimal number >= 0)", path, (long long)line);
+        }
+        if (k == cap) {
+            int32_t *w = realloc(v, sizeof *v * (size_t)(cap *= 2));
+            if (!w) break;
+            v = w;
+        }
+        v[k++] = (int32_t)x;
+        p = e;
+    }
+    if (!v || p < end) {
+        free(v);
+        return sm_error(SM_ERR_NOMEM, "%s: out of memory reading token ids", path);
+    }
+    *ids = v;
+    *n = k;
+    return SM_OK;
+}
+
+sm_status sm_cli_read_tokens(const char *path, const sm_tokenizer *tok, bool ids_file, int32_t **ids, int64_t *n)
+{
+    void *data;
+    size_t size;
+    sm_status s = sm_file_read_all(path, (size_t)1 << 34, &data, &size);
+    if (s) return s;
+    if (ids_file) {
+        s = parse_ids(path, data, size, ids, n);
+        if (!s)
+            for (int64_t i = 0; i < *n; i++)
+                if ((*ids)[i] >= sm_tokenizer_vocab_size(tok)) {
+                    s = sm_error(SM_ERR_FORMAT, "%s: token id %d at position %lld is outside the vocabulary (%d)",
+                                 path, (*ids)[i], (long long)i, sm_tokenizer_vocab_size(tok));
+                    free(*ids);
+                    break;
+                }
+    } else {
+        size_t k;
+        s = sm_tokenizer_encode(tok, data, size, ids, &k);
+        if (!s) *n = (int64_t)k;
+    }
+    free(data);
+    return s;
+}
+
+sm_status sm_session_open(sm_session *s, const sm_model_spec *spec, const sm_adamw_config *adamw, int threads)
+{
+    memset(s, 0, sizeof *s);
+    sm_status st = sm_model_load(spec, &s->m);
+    if (st) return st;
+    if (spec->training) {
+        if (s->m.io.loss == SM_NO_TENSOR)
+            st = sm_error(SM_ERR_INVALID_ARG, "model '%s' has no loss to train", spec->name);
+        if (!st) st = sm_graph_backward(s->m.g, s->m.io.loss);
+        if (!st) st = sm_graph_adamw(s->m.g, adamw, &s->opt);
+    }
+    sm_plan_options po;
+    sm_plan_options_default(&po);
+    po.n_threads = threads;
+    if (!st) st = sm_plan_create(s->m.g, &po, &s->plan);
+    if (!st) st = sm_runtime_create(s->m.g, s->plan, &s->rt);
+    if (st) sm_session_close(s);
+    return st;
+}
+
+void sm_session_close(sm_session *s)
+{
+    sm_runtime_free(s->rt);
+    sm_plan_free(s->plan);
+    sm_model_free(&s->m);
+    memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,36 @@
+/* session.h — what train, generate and eval share: opening tokenizers, reading corpora, building a
+ * model with its plan and runtime, and the facts a checkpoint records about its run. */
+#ifndef SM_CLI_SESSION_H
+#define SM_CLI_SESSION_H
+
+#include "../tokenizer.h"
+#include "cli.h"
+
+/* "byte" (default) or "gpt2:VOCAB.json:MERGES.txt". */
+sm_status sm_cli_tokenizer_open(const char *spec, sm_tokenizer **out);
+/* Tokens of a text file, or of a file of whitespace-separated decimal token ids when ids_file. */
+sm_status sm_cli_read_tokens(const char *path, const sm_tokenizer *tok, bool ids_file, int32_t **ids, int64_t *n);
+
+/* A model ready to run: graph, plan and runtime. */
+typedef struct sm_session {
+    sm_model m;
+    sm_adamw_tensors opt;  /* training graphs only */
+    sm_plan *plan;
+    sm_runtime *rt;
+} sm_session;
+
+/* Builds spec's model (training: with backward and AdamW), plans it for `threads` and creates its
+ * runtime. */
+sm_status sm_session_open(sm_session *s, const sm_model_spec *spec, const sm_adamw_config *adamw, int threads);
+void sm_session_close(sm_session *s);
+
+/* The checkpoint metadata every command reads back: model name, B, T, tokenizer, next step, seed. */
+typedef struct sm_run_facts {
+    char model[256];
+    int batch, seq;
+    char tokenizer[512];
+    long long step, seed;
+    char defines[512];   /* graph-file -D overrides, space separated */
+} sm_run_facts;
+
+#endif

@@ -1,0 +1,46 @@
+/* train.h — the training loop behind `smallmind train` and `smallmind demo`. */
+#ifndef SM_CLI_TRAIN_H
+#define SM_CLI_TRAIN_H
+
+#include "session.h"
+
+typedef struct sm_train_options {
+    sm_model_spec spec;
+    const char *data;          /* text file */
+    const char *tokenizer;     /* "byte" or "gpt2:VOCAB:MERGES" */
+    long long steps;           /* the schedule's length: train up to this step number */
+    int steps_given;           /* --steps was on the command line */
+    long long until;           /* stop after this step (0 = at steps) */
+    double max_seconds;        /* stop early after this much time (0 = no limit) */
+    long long seed;
+    int threads;
+    sm_adamw_config adamw;
+    int val_every, val_batches, log_every;
+    const char *save;          /* checkpoint path (NULL = do not save) */
+    int save_every;            /* steps between checkpoints (0 = only at the end / on Ctrl-C) */
+    const char *resume;        /* checkpoint to resume from */
+} sm_train_options;
+
+typedef struct sm_train_result {
+    double unigram_entropy, first_loss, last_loss, val_loss, seconds;
+    long long steps;
+} sm_train_result;
+
+void sm_train_options_default(sm_train_options *o);
+/* Parses train's options (argv[0] is the command); returns -1 to go on, else an exit status. */
+int sm_train_parse(const char *cmd, int argc, char **argv, sm_train_options *o);
+/* Trains; prints progress; returns the exit status (130 when interrupted, after saving). */
+int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res);
+sm_status sm_train_save(const sm_train_options *o, sm_session *s, const char *path, long long next_step);
+
+/* Generation shared by generate and demo: streams n tokens after the prompt to stdout. */
+typedef struct sm_generate_options {
+    const char *prompt;
+    int n_tokens;
+    float temperature, top_p;
+    int top_k;
+    long long seed;
+} sm_generate_options;
+int sm_generate_run(const char *cmd, sm_session *s, const sm_tokenizer *tok, const sm_generate_options *o);
+
+#endif

@@ -1,0 +1,145 @@
+/* train_args.c — `smallmind train`'s options, and the command itself. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../checkpoint.h"
+#include "train.h"
+
+static void help(void)
+{
+    printf("usage: smallmind train [MODEL] --data FILE [options]\n"
+           "  Trains MODEL (a template or a graph file; default gpt) on a text file with AdamW.\n"
+           "  Batches are random windows of T+1 tokens from the first 90%% of the file; the last 10%% is\n"
+           "  held out for validation. Ctrl-C finishes the current step, saves (with --save) and exits.\n\n"
+           "  --data FILE          training text (required)\n"
+           "  --tokenizer SPEC     byte (default) or gpt2:VOCAB.json:MERGES.txt\n"
+           "  -B N, -T N           batch size and sequence length (default: the model's)\n"
+           "  -D KEY=VALUE         graph-file parameter override (repeatable)\n"
+           "  --steps N            train up to step N (default 1000)\n"
+           "  --until N            stop after step N (the schedule still runs to --steps)\n"
+           "  --time SECONDS       stop early after this long\n"
+           "  --lr X --min-lr X    peak and final learning rate (default 1e-3, 1e-4; cosine decay)\n"
+           "  --warmup N           linear warmup steps (default 20)\n"
+           "  --wd X --clip X      weight decay (0.1), gradient-norm clip (1.0; 0 = off)\n"
+           "  --seed N             seed of initialisation and batches (default 1)\n"
+           "  --threads N          OpenMP threads (default: all)\n"
+           "  --val-every N        validation loss every N steps (default 100; 0 = never)\n"
+           "  --val-batches N      batches per validation (default 8)\n"
+           "  --log-every N        a progress line every N steps (default 10)\n"
+           "  --save FILE          checkpoint (safetensors) at the end and on Ctrl-C\n"
+           "  --save-every N       also every N steps\n"
+           "  --resume FILE        continue a checkpoint: model, B, T, tokenizer, seed and the optimizer\n"
+           "                       schedule come from it; the run continues bit-identically\n"
+           "  models: %s\n", sm_cli_templates_help());
+}
+
+static bool num(const char *cmd, const char *opt, const char *val, double lo, double *out)
+{
+    char *end;
+    double v = val ? strtod(val, &end) : 0;
+    if (!val || *end || end == val || !(v >= lo)) {
+        fprintf(stderr, "smallmind %s: %s needs a number >= %g, got '%s'\n", cmd, opt, lo, val ? val : "(nothing)");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* Fills the run-defining options from a checkpoint's metadata (strings are kept in static storage:
+ * there is one resume per process). */
+static int from_checkpoint(const char *cmd, sm_train_options *o)
+{
+    static char model[512], tokenizer[1024];
+    sm_st_file *f;
+    if (sm_st_open(o->resume, &f)) return sm_cli_fail(cmd, "%s", sm_last_error());
+    const char *m = sm_st_metadata_get(f, "model"), *b = sm_st_metadata_get(f, "batch"),
+               *t = sm_st_metadata_get(f, "seq"), *k = sm_st_metadata_get(f, "tokenizer"),
+               *s = sm_st_metadata_get(f, "seed");
+    if (!m || !b || !t || !k || !s) {
+        sm_st_close(f);
+        return sm_cli_fail(cmd, "%s is not a training checkpoint of smallmind (no model/batch/seq/tokenizer/seed "
+                           "metadata): resume needs a file written by `smallmind train --save`", o->resume);
+    }
+    snprintf(model, sizeof model, "%s", m);
+    snprintf(tokenizer, sizeof tokenizer, "%s", k);
+    o->spec.name = model;
+    o->spec.batch = atoi(b);
+    o->spec.seq = atoi(t);
+    o->tokenizer = tokenizer;
+    o->seed = atoll(s);
+    const char *a = sm_st_metadata_get(f, "adamw");
+    sm_adamw_config c = o->adamw;
+    long long warm, total;
+    if (a && sscanf(a, "lr=%g min_lr=%g warmup=%lld total=%lld beta1=%g beta2=%g eps=%g wd=%g clip=%g", &c.lr,
+                    &c.min_lr, &warm, &total, &c.beta1, &c.beta2, &c.eps, &c.weight_decay, &c.grad_clip) == 9) {
+        c.warmup_steps = warm;
+        c.total_steps = total;
+        o->adamw = c;
+    }
+    sm_st_close(f);
+    /* The schedule is the checkpoint's; a new --steps extends (or shortens) its cosine. */
+    if (o->steps_given) o->adamw.total_steps = o->steps;
+    else o->steps = o->adamw.total_steps;
+    return -1;
+}
+
+int sm_train_parse(const char *cmd, int argc, char **argv, sm_train_options *o)
+{
+    long long v;
+    double d;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+#define INT(opt, lo, hi, dst) else if (!strcmp(a, opt)) { if (!sm_cli_int(cmd, a, val, lo, hi, &v)) return 2; dst = v; i++; }
+#define NUM(opt, lo, dst) else if (!strcmp(a, opt)) { if (!num(cmd, a, val, lo, &d)) return 2; dst = d; i++; }
+#define STR(opt, dst) else if (!strcmp(a, opt)) { if (!val) { fprintf(stderr, "smallmind %s: %s needs a value\n", cmd, a); return 2; } dst = val; i++; }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return help(), 0;
+        INT("-B", 1, 1 << 20, o->spec.batch)
+        INT("-T", 1, 1 << 24, o->spec.seq)
+        INT("--steps", 1, INT64_MAX, o->steps)
+        INT("--until", 1, INT64_MAX, o->until)
+        INT("--warmup", 0, INT64_MAX, o->adamw.warmup_steps)
+        INT("--seed", 0, INT64_MAX, o->seed)
+        INT("--threads", 1, 4096, o->threads)
+        INT("--val-every", 0, 1 << 30, o->val_every)
+        INT("--val-batches", 1, 1 << 20, o->val_batches)
+        INT("--log-every", 1, 1 << 30, o->log_every)
+        INT("--save-every", 0, 1 << 30, o->save_every)
+        NUM("--time", 0, o->max_seconds)
+        NUM("--lr", 0, o->adamw.lr)
+        NUM("--min-lr", 0, o->adamw.min_lr)
+        NUM("--wd", 0, o->adamw.weight_decay)
+        NUM("--clip", 0, o->adamw.grad_clip)
+        STR("--data", o->data)
+        STR("--tokenizer", o->tokenizer)
+        STR("--save", o->save)
+        STR("--resume", o->resume)
+        else if (!strcmp(a, "-D")) {
+            if (!val || o->spec.n_defines == 32) { fprintf(stderr, "smallmind %s: -D needs KEY=VALUE (at most 32)\n", cmd); return 2; }
+            o->spec.defines[o->spec.n_defines++] = val;
+            i++;
+        }
+        else if (a[0] == '-') { fprintf(stderr, "smallmind %s: unknown option '%s' (see --help)\n", cmd, a); return 2; }
+        else o->spec.name = a;
+#undef INT
+#undef NUM
+#undef STR
+    }
+    for (int i = 1; i < argc; i++) o->steps_given |= !strcmp(argv[i], "--steps");
+    if (!o->data) {
+        fprintf(stderr, "smallmind %s: --data FILE is required (see --help)\n", cmd);
+        return 2;
+    }
+    if (o->adamw.min_lr > o->adamw.lr) o->adamw.min_lr = o->adamw.lr;
+    o->adamw.total_steps = o->steps;
+    return o->resume ? from_checkpoint(cmd, o) : -1;
+}
+
+int sm_cmd_train(int argc, char **argv)
+{
+    sm_train_options o;
+    sm_train_result r;
+    sm_train_options_default(&o);
+    int rc = sm_train_parse("train", argc, argv, &o);
+    return rc >= 0 ? rc : sm_train_run("train", &o, &r);
+}

@@ -1,0 +1,203 @@
+/* plan_report.c — a plan for people (text) and for programs (JSON, schema in docs/plan-format.md):
+ * the breakdown by role, each arena's size against its lower bound and naive size, what every
+ * packer reached, the total, the budget verdict, the dominant term and what shrinks it, and (with
+ * the graph) the largest tensors live at the activation peak. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../graph/error.h"
+#include "plan.h"
+#include "plan_report.h"
+
+/* ---- a growing string ---- */
+
+sm_status sm_sb_printf(sm_sb *b, const char *fmt, ...)
+{
+    if (b->failed) return SM_ERR_NOMEM;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->n;
+        int k = b->s ? vsnprintf(b->s + b->n, room, fmt, ap) : -2;
+        va_end(ap);
+        if (k >= 0 && (size_t)k < room) {
+            b->n += (size_t)k;
+            return SM_OK;
+        }
+        if (k == -1) break;
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (k >= 0 && cap < b->n + (size_t)k + 1) cap *= 2;
+        char *s = realloc(b->s, cap);
+        if (!s) break;
+        b->s = s;
+        b->cap = cap;
+    }
+    b->failed = true;
+    return sm_error(SM_ERR_NOMEM, "plan report: out of memory");
+}
+
+static const char *fmt_bytes(uint64_t v, char buf[SM_BYTES_STR_MAX]) { return sm_format_bytes(v, buf, SM_BYTES_STR_MAX); }
+
+static double ratio(uint64_t size, uint64_t bound) { return bound ? (double)size / (double)bound : 1.0; }
+
+/* The tensors live at step s in arena a, largest first (up to max): a running top-k. */
+static int live_at(const sm_plan *p, int a, int s, sm_tensor *out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < p->n_tensors; i++) {
+        const sm_plan_tensor *t = &p->t[i];
+        if (t->arena != a || t->alias != SM_NO_TENSOR || t->first > s || s > t->last) continue;
+        int k;
+        if (n < max) k = n++;
+        else if (t->bytes > p->t[out[max - 1]].bytes) k = max - 1;
+        else continue;
+        out[k] = i;
+        for (; k > 0 && p->t[out[k - 1]].bytes < p->t[out[k]].bytes; k--) {
+            sm_tensor tmp = out[k - 1];
+            out[k - 1] = out[k];
+            out[k] = tmp;
+        }
+    }
+    return n;
+}
+
+static const char *layout_name(const sm_plan_arena *ar) { return ar->chosen >= 0 ? sm_packer_name(ar->chosen) : "end-to-end"; }
+
+/* ---- text ---- */
+
+static void text(sm_sb *b, const sm_plan *p, const sm_graph *g, uint64_t budget)
+{
+    char b1[SM_BYTES_STR_MAX], b2[SM_BYTES_STR_MAX], b3[SM_BYTES_STR_MAX];
+    sm_sb_printf(b, "memory plan: %d tensors, %d steps, strategy %s, %d threads, %.3g GFLOP per run, hash %016llx\n",
+                 p->n_tensors, p->n_steps, p->opts.strategy == SM_PLAN_NAIVE ? "naive" : "packed", p->n_threads,
+                 p->flops / 1e9, (unsigned long long)p->hash);
+    sm_sb_printf(b, "  %-16s %12s %12s %6s %12s  %s\n", "role", "size", "lower bound", "ratio", "naive", "layout");
+    for (int a = 0; a < SM_ARENA_COUNT; a++) {
+        const sm_plan_arena *ar = &p->arena[a];
+        sm_sb_printf(b, "  %-16s %12s %12s %6.3f %12s  %s", sm_arena_role_label((sm_arena_id)a), fmt_bytes(ar->size, b1),
+                     fmt_bytes(ar->lower_bound, b2), ratio(ar->size, ar->lower_bound), fmt_bytes(ar->naive, b3),
+                     layout_name(ar));
+        if (a == SM_ARENA_WORK && ar->size)
+            sm_sb_printf(b, " (%d threads x %s)", p->n_threads, fmt_bytes(p->work_per_thread, b1));
+        sm_sb_printf(b, "\n");
+        if (ar->chosen >= 0) {
+            sm_sb_printf(b, "  %-16s", "");
+            for (int k = 0; k < SM_PACK_COUNT; k++)
+                sm_sb_printf(b, "%s %s %s", k ? "," : "   packers:", sm_packer_name(k), fmt_bytes(ar->packed[k], b1));
+            sm_sb_printf(b, "\n");
+        }
+    }
+    uint64_t total = sm_plan_total_bytes(p), est = sm_plan_estimate(p);
+    sm_sb_printf(b, "  %-16s %12s (arenas; with SmallMind's tables %s)\n", "total", fmt_bytes(total, b1),
+                 fmt_bytes(est, b2));
+    if (p->n_inplace) sm_sb_printf(b, "  in-place: %d tensors write over their dying input\n", p->n_inplace);
+    if (budget) {
+        if (est <= budget)
+            sm_sb_printf(b, "budget %s: fits (%.1f%% used, %s free)\n", fmt_bytes(budget, b1),
+                         100.0 * (double)est / (double)budget, fmt_bytes(budget - est, b2));
+        else
+            sm_sb_printf(b, "budget %s: does NOT fit (over by %s)\n", fmt_bytes(budget, b1), fmt_bytes(est - budget, b2));
+    } else {
+        sm_sb_printf(b, "budget: none given\n");
+    }
+    sm_arena_id d = sm_plan_dominant(p);
+    sm_sb_printf(b, "dominant term: %s, %s (%.0f%% of the arenas); to shrink it, %s\n", sm_arena_role_label(d),
+                 fmt_bytes(p->arena[d].size, b1), total ? 100.0 * (double)p->arena[d].size / (double)total : 0.0,
+                 sm_arena_advice(d));
+    if (g && p->arena[SM_ARENA_ACT].lower_bound) {
+        sm_tensor top[5];
+        int s = p->arena[SM_ARENA_ACT].peak_step, n = live_at(p, SM_ARENA_ACT, s, top, 5);
+        const char *node = s < p->n_steps ? g->t[g->nodes[p->order[s]].out].name : "-";
+        sm_sb_printf(b, "activation peak at step %d (node '%s'), largest live:", s, node);
+        for (int i = 0; i < n; i++) {
+            char sh[64];
+            sm_sb_printf(b, "%s %s %s %s", i ? "," : "", g->t[top[i]].name, sm_shape_str(&g->t[top[i]], sh, sizeof sh),
+                         fmt_bytes(p->t[top[i]].bytes, b1));
+        }
+        sm_sb_printf(b, "\n");
+    }
+}
+
+/* ---- JSON ---- */
+
+static void json_str(sm_sb *b, const char *s)
+{
+    sm_sb_printf(b, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') sm_sb_printf(b, "\\%c", c);
+        else if (c < 0x20) sm_sb_printf(b, "\\u%04x", c);
+        else sm_sb_printf(b, "%c", c);
+    }
+    sm_sb_printf(b, "\"");
+}
+
+static void json(sm_sb *b, const sm_plan *p, const sm_graph *g, uint64_t budget)
+{
+    uint64_t total = sm_plan_total_bytes(p), est = sm_plan_estimate(p);
+    sm_sb_printf(b, "{\n  \"schema\": \"smallmind.plan-report/1\",\n");
+    sm_sb_printf(b, "  \"plan_hash\": \"%016llx\",\n  \"graph_hash\": \"%016llx\",\n", (unsigned long long)p->hash,
+                 (unsigned long long)p->graph_hash);
+    sm_sb_printf(b, "  \"strategy\": \"%s\",\n  \"threads\": %d,\n  \"steps\": %d,\n  \"tensors\": %d,\n  \"inplace\": %d,\n",
+                 p->opts.strategy == SM_PLAN_NAIVE ? "naive" : "packed", p->n_threads, p->n_steps, p->n_tensors,
+                 p->n_inplace);
+    sm_sb_printf(b, "  \"flops\": %.17g,\n  \"arenas\": [\n", p->flops);
+    for (int a = 0; a < SM_ARENA_COUNT; a++) {
+        const sm_plan_arena *ar = &p->arena[a];
+        sm_sb_printf(b, "    {\"name\": \"%s\", \"role\": \"%s\", \"size\": %llu, \"lower_bound\": %llu, \"ratio\": %.6f, "
+                     "\"naive\": %llu, \"peak_step\": %d, \"layout\": \"%s\", \"packers\": {",
+                     sm_arena_name((sm_arena_id)a), sm_arena_role_label((sm_arena_id)a), (unsigned long long)ar->size,
+                     (unsigned long long)ar->lower_bound, ratio(ar->size, ar->lower_bound), (unsigned long long)ar->naive,
+                     ar->peak_step, layout_name(ar));
+        for (int k = 0; ar->chosen >= 0 && k < SM_PACK_COUNT; k++)
+            sm_sb_printf(b, "%s\"%s\": %llu", k ? ", " : "", sm_packer_name(k), (unsigned long long)ar->packed[k]);
+        sm_sb_printf(b, "}}%s\n", a + 1 < SM_ARENA_COUNT ? "," : "");
+    }
+    sm_sb_printf(b, "  ],\n  \"work_per_thread\": %llu,\n", (unsigned long long)p->work_per_thread);
+    sm_sb_printf(b, "  \"total\": %llu,\n  \"estimate\": %llu,\n", (unsigned long long)total, (unsigned long long)est);
+    if (budget) sm_sb_printf(b, "  \"budget\": %llu,\n  \"fits\": %s,\n", (unsigned long long)budget, est <= budget ? "true" : "false");
+    else sm_sb_printf(b, "  \"budget\": null,\n  \"fits\": null,\n");
+    sm_arena_id d = sm_plan_dominant(p);
+    sm_sb_printf(b, "  \"dominant\": {\"arena\": \"%s\", \"role\": \"%s\", \"bytes\": %llu, \"share\": %.6f, \"advice\": ",
+                 sm_arena_name(d), sm_arena_role_label(d), (unsigned long long)p->arena[d].size,
+                 total ? (double)p->arena[d].size / (double)total : 0.0);
+    json_str(b, sm_arena_advice(d));
+    sm_sb_printf(b, "}");
+    if (g && p->arena[SM_ARENA_ACT].lower_bound) {
+        sm_tensor top[5];
+        int s = p->arena[SM_ARENA_ACT].peak_step, n = live_at(p, SM_ARENA_ACT, s, top, 5);
+        sm_sb_printf(b, ",\n  \"activation_peak\": {\"step\": %d, \"node\": ", s);
+        json_str(b, s < p->n_steps ? g->t[g->nodes[p->order[s]].out].name : "");
+        sm_sb_printf(b, ", \"largest\": [");
+        for (int i = 0; i < n; i++) {
+            const sm_tensor_rec *r = &g->t[top[i]];
+            sm_sb_printf(b, "%s{\"name\": ", i ? ", " : "");
+            json_str(b, r->name);
+            sm_sb_printf(b, ", \"shape\": [");
+            for (int k = 0; k < r->ndim; k++) sm_sb_printf(b, "%s%lld", k ? ", " : "", (long long)r->ne[k]);
+            sm_sb_printf(b, "], \"bytes\": %llu}", (unsigned long long)p->t[top[i]].bytes);
+        }
+        sm_sb_printf(b, "]}");
+    }
+    sm_sb_printf(b, "\n}\n");
+}
+
+sm_status sm_plan_report(const sm_plan *p, const sm_graph *g, sm_report_format f, uint64_t budget, char **out)
+{
+    if (!p || !out) return sm_error(SM_ERR_INVALID_ARG, "sm_plan_report: NULL plan or out");
+    if (f != SM_REPORT_TEXT && f != SM_REPORT_JSON)
+        return sm_error(SM_ERR_INVALID_ARG, "sm_plan_report: unknown format %d (text or JSON)", (int)f);
+    if (g && (g->n_t != p->n_tensors || g->n_nodes != p->n_steps))
+        return sm_error(SM_ERR_INVALID_ARG, "sm_plan_report: the plan was made for another graph");
+    sm_sb b = {0};
+    if (f == SM_REPORT_TEXT) text(&b, p, g, budget);
+    else json(&b, p, g, budget);
+    if (b.failed) {
+        free(b.s);
+        return sm_error(SM_ERR_NOMEM, "plan report: out of memory");
+    }
+    *out = b.s;
+    return SM_OK;
+}

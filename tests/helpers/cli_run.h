@@ -1,0 +1,12 @@
+/* cli_run.h — running the smallmind binary from tests. */
+#ifndef SM_TEST_CLI_RUN_H
+#define SM_TEST_CLI_RUN_H
+
+#include <stdarg.h>
+
+const char *sm_test_cli(void);      /* path of the smallmind binary ($SM_CLI) */
+const char *sm_test_corpus(void);   /* data/kjv-genesis-exodus.txt */
+/* Runs a shell command built like printf; returns its exit status. */
+int sm_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,189 @@
+/* test_plan_cli.c — `smallmind plan`, `fit` and `sysinfo` as a user runs them (the binary named by
+ * SM_CLI, which ctest sets): exit codes, the budget verdict, the JSON report, the SVG and plan files
+ * (a plan saved by the CLI loads for the same graph built here, so the graph hash is stable across
+ * processes), and `fit`'s answer checked against plans made here: T fits, T+1 does not. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "smallmind.h"
+
+typedef struct ran {
+    int rc;
+    char out[1 << 16];
+} ran;
+
+static ran cli(const char *args)
+{
+    const char *bin = getenv("SM_CLI");
+    if (!bin) cr_skip_test("SM_CLI is not set (run through ctest)");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "OMP_WAIT_POLICY=passive '%s' %s 2>&1", bin, args);
+    static ran r;
+    memset(&r, 0, sizeof r);
+    FILE *f = popen(cmd, "r");
+    cr_assert_not_null(f);
+    size_t n = fread(r.out, 1, sizeof r.out - 1, f);
+    r.out[n] = '\0';
+    int st = pclose(f);
+    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+/* The GPT template needs the attention row and (for --train) every backward rule. */
+static void need_gpt(void)
+{
+    ran r = cli("plan gpt-tiny --train");
+    if (r.rc == 1 && (strstr(r.out, "no backward rule") || strstr(r.out, "attention")))
+        cr_skip_test("this build cannot make GPT training graphs yet: %s", r.out);
+}
+
+Test(plan_cli, help_and_usage_errors)
+{
+    ran r = cli("plan --help");
+    cr_assert_eq(r.rc, 0);
+    cr_assert(strstr(r.out, "usage: smallmind plan"), "%s", r.out);
+    cr_assert(strstr(r.out, "--budget"), "%s", r.out);
+    r = cli("fit --help");
+    cr_assert_eq(r.rc, 0);
+    r = cli("sysinfo --help");
+    cr_assert_eq(r.rc, 0);
+    r = cli("plan gpt-tiny --budget lots");
+    cr_assert_eq(r.rc, 2, "%s", r.out);
+    cr_assert(strstr(r.out, "--budget"), "%s", r.out);
+    r = cli("plan gpt-tiny --strategy magic");
+    cr_assert_eq(r.rc, 2, "%s", r.out);
+    r = cli("fit gpt-tiny");
+    cr_assert_eq(r.rc, 2, "%s", r.out);
+    cr_assert(strstr(r.out, "give a budget"), "%s", r.out);
+    r = cli("plan no-such-model");
+    cr_assert_eq(r.rc, 1, "%s", r.out);
+    cr_assert(strstr(r.out, "no-such-model"), "%s", r.out);
+}
+
+Test(plan_cli, plan_reports_and_budget_verdict)
+{
+    need_gpt();
+    ran r = cli("plan gpt-tiny");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    cr_assert(strstr(r.out, "weights") && strstr(r.out, "activations") && strstr(r.out, "lower bound"), "%s", r.out);
+    r = cli("plan gpt-tiny --train --budget 1K");
+    cr_assert_eq(r.rc, 1, "over budget is exit status 1:\n%s", r.out);
+    cr_assert(strstr(r.out, "does NOT fit"), "%s", r.out);
+    cr_assert(strstr(r.out, "dominant term"), "%s", r.out);
+    r = cli("plan gpt-tiny --train --budget 1G --json");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    cr_assert(strstr(r.out, "\"mode\": \"training\""), "%s", r.out);
+    cr_assert(strstr(r.out, "\"schema\": \"smallmind.plan-report/1\""), "%s", r.out);
+    cr_assert(strstr(r.out, "\"fits\": true"), "%s", r.out);
+    r = cli("plan gpt-tiny --budget auto");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    cr_assert(strstr(r.out, "budget auto"), "%s", r.out);
+    r = cli("plan gpt-tiny --strategy naive --json");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    cr_assert(strstr(r.out, "\"strategy\": \"naive\""), "%s", r.out);
+}
+
+Test(plan_cli, svg_and_plan_file)
+{
+    need_gpt();
+    char dir[] = "/tmp/sm_plan_cli_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char args[512], svg[128], pf[128];
+    snprintf(svg, sizeof svg, "%s/a.svg", dir);
+    snprintf(pf, sizeof pf, "%s/a.plan", dir);
+    snprintf(args, sizeof args, "plan gpt-tiny --train --threads 2 --svg %s --save %s", svg, pf);
+    ran r = cli(args);
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    FILE *f = fopen(svg, "rb");
+    cr_assert_not_null(f);
+    char head[5] = {0};
+    cr_assert_eq(fread(head, 1, 4, f), 4);
+    fclose(f);
+    cr_assert_str_eq(head, "<svg");
+
+    /* the same graph built here (the gpt-tiny template, then backward and AdamW with defaults) */
+    sm_gpt_config c;
+    sm_gpt_config_default(&c);
+    c.n_layer = 2, c.n_embd = 64, c.n_head = 2, c.context = 64, c.batch = 2, c.seq = 64;
+    sm_graph *g;
+    sm_gpt_tensors io;
+    sm_adamw_config ac;
+    sm_adamw_tensors opt;
+    sm_adamw_config_default(&ac);
+    cr_assert_eq(sm_graph_create(&g), SM_OK);
+    cr_assert_eq(sm_gpt_build(g, &c, &io), SM_OK);
+    cr_assert_eq(sm_graph_backward(g, io.loss), SM_OK);
+    cr_assert_eq(sm_graph_adamw(g, &ac, &opt), SM_OK);
+    sm_plan *p, *q;
+    cr_assert_eq(sm_plan_load(g, pf, &p), SM_OK, "%s", sm_last_error());
+    sm_plan_options o;
+    sm_plan_options_default(&o);
+    o.n_threads = 2;
+    cr_assert_eq(sm_plan_create(g, &o, &q), SM_OK);
+    cr_assert_eq(sm_plan_hash(p), sm_plan_hash(q));
+    cr_assert_eq(sm_plan_total_bytes(p), sm_plan_total_bytes(q));
+    sm_plan_free(p);
+    sm_plan_free(q);
+    sm_graph_free(g);
+    unlink(svg);
+    unlink(pf);
+    rmdir(dir);
+}
+
+static long long json_int(const char *s, const char *key)
+{
+    const char *at = strstr(s, key);
+    cr_assert_not_null(at, "no %s in %s", key, s);
+    return atoll(at + strlen(key));
+}
+
+static int fits_at(int B, int T, uint64_t budget)
+{
+    sm_gpt_config c;
+    sm_gpt_config_default(&c);
+    c.n_layer = 2, c.n_embd = 64, c.n_head = 2, c.context = T > 64 ? T : 64, c.batch = B, c.seq = T;
+    c.with_loss = 0;   /* fit plans inference by default: the generation graph */
+    sm_graph *g;
+    sm_gpt_tensors io;
+    sm_plan *p;
+    cr_assert_eq(sm_graph_create(&g), SM_OK);
+    cr_assert_eq(sm_gpt_build(g, &c, &io), SM_OK, "%s", sm_last_error());
+    cr_assert_eq(sm_plan_create(g, NULL, &p), SM_OK, "%s", sm_last_error());
+    int ok = sm_plan_can_fit(p, budget);
+    sm_plan_free(p);
+    sm_graph_free(g);
+    return ok;
+}
+
+Test(plan_cli, fit_answers_from_plans)
+{
+    need_gpt();
+    ran r = cli("fit gpt-tiny --budget 48M --json");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    long long T = json_int(r.out, "\"largest_seq\": {\"batch\": 2, \"seq\": ");
+    long long B = json_int(r.out, "\"largest_batch\": {\"seq\": 64, \"batch\": ");
+    uint64_t budget = 48ull << 20;
+    cr_assert_gt(T, 64);
+    cr_assert(fits_at(2, (int)T, budget), "T=%lld should fit", T);
+    cr_assert(!fits_at(2, (int)T + 1, budget), "T=%lld should not fit", T + 1);
+    cr_assert(fits_at((int)B, 64, budget), "B=%lld should fit", B);
+    cr_assert(!fits_at((int)B + 1, 64, budget), "B=%lld should not fit", B + 1);
+    r = cli("fit gpt2 --budget 100M");
+    cr_assert_eq(r.rc, 1, "nothing fits: exit 1\n%s", r.out);
+    cr_assert(strstr(r.out, "not even T=1"), "%s", r.out);
+    cr_assert(strstr(r.out, "weights"), "%s", r.out);
+}
+
+Test(plan_cli, sysinfo)
+{
+    ran r = cli("sysinfo");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    cr_assert(strstr(r.out, "memory") && strstr(r.out, "budget auto") && strstr(r.out, "recommended"), "%s", r.out);
+    r = cli("sysinfo --json");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    cr_assert_gt(json_int(r.out, "\"budget_auto\": "), 0);
+}
