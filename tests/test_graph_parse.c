@@ -1067,12 +1067,40 @@ Test(meaning, fixtures_load)
 {
     const char *dir = getenv("SM_FIXTURES");
     cr_assert(dir, "SM_FIXTURES is set by ctest");
-    const char *files[] = {"graphs/mlp.smg", "graphs/features.smg"};
+    const char *files[] = {"graphs/mlp.smg", "graphs/features.smg", "graphs/gpt-train.smg"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
         sm_graph *g = NULL;
         cr_assert_eq(sm_graph_load_file(path, NULL, 0, &g), SM_OK, "%s", sm_last_error());
         sm_graph_free(g);
+    }
+}
+
+/* Extreme attribute values reach the ops' shape rules straight from a file: each must be an error
+ * at its line, never undefined behaviour (the sanitizer build checks that part). */
+Test(meaning, extreme_attributes_are_errors)
+{
+    static const char *const bodies[] = {
+        "y = reshape(x, d0=4611686018427387904, d1=4)",
+        "y = reshape(x, d0=3037000500, d1=3037000500, d2=4)",
+        "y = reshape(x, d0=-1, d1=-9223372036854775807)",
+        "y = slice(x, axis=1, start=9223372036854775807, len=2)",
+        "y = slice(x, axis=-9223372036854775807, start=0, len=1)",
+        "y = sum(x, axis=-9223372036854775807)",
+        "y = permute(x, p0=9223372036854775807, p1=-1)",
+        "y = concat(x, x, axis=9223372036854775807)",
+        "y = attention(x, n_head=0)",
+        "y = rope(x, n_head=-9223372036854775807)",
+        "y = cast(x, dtype=9223372036854775807)",
+        "y = matmul(x, x, trans_a=0, trans_b=0)",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        char src[512];
+        snprintf(src, sizeof src, "smallmind-graph 1\ninput x: f32[2, 3]\ninput ids: i32[2, 3]\n%s\n", bodies[i]);
+        sm_graph *g = NULL;
+        cr_assert_neq(sm_graph_load_string(src, "t.smg", NULL, 0, &g), SM_OK, "%s", bodies[i]);
+        cr_assert_null(g);
+        cr_assert(strncmp(sm_last_error(), "t.smg:4:", 8) == 0, "%s:\n%s", bodies[i], sm_last_error());
     }
 }

@@ -218,7 +218,7 @@ Test(canonical, fixtures_round_trip)
 {
     const char *dir = getenv("SM_FIXTURES");
     cr_assert(dir);
-    const char *files[] = {"graphs/mlp.smg", "graphs/features.smg"};
+    const char *files[] = {"graphs/mlp.smg", "graphs/features.smg", "graphs/gpt-train.smg"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
