@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "frontends/graph_prune.h"
 #include "graph/graph.h"
 #include "smallmind.h"
 
@@ -174,6 +175,30 @@ Test(examples, gpt_files_are_the_gpt_templates)
     sm_graph_free(t);
     t = template_graph(&gpt2), f = load("gpt2-small.smg", NULL, 0);
     assert_same_model(t, f);
+    sm_graph_free(f);
+    sm_graph_free(t);
+}
+
+/* What the CLI runs for generation: the part of the file's graph the logits depend on. For the GPT
+ * files it is the template built without a loss. */
+Test(examples, inference_graph_is_the_template_without_loss)
+{
+    sm_gpt_config c;
+    sm_gpt_config_default(&c);
+    c.vocab = 31, c.context = 16, c.n_layer = 2, c.n_head = 2, c.n_embd = 16, c.batch = 2, c.seq = 8;
+    c.with_loss = 0;
+    sm_graph *t = template_graph(&c), *f = load("gpt-tiny.smg", gpt_tiny_defs, 7), *inf = NULL;
+    sm_tensor logits;
+    OK(sm_graph_find(f, "logits", &logits));
+    OK(sm_graph_extract(f, &logits, 1, &inf));
+    assert_same_model(t, inf);
+    cr_assert_eq(sm_graph_loss(inf), SM_NO_TENSOR);
+    cr_assert_neq(sm_graph_find(inf, "targets", NULL), SM_OK);
+    OK(sm_graph_find(inf, "logits", &logits));
+    cr_assert(inf->t[logits].is_output);
+    cr_assert_eq(inf->t[logits].role, SM_ROLE_OUTPUT);
+    round_trip(inf);
+    sm_graph_free(inf);
     sm_graph_free(f);
     sm_graph_free(t);
 }
@@ -408,4 +433,37 @@ Test(cli, check_and_print_graph_files)
     snprintf(cmd, sizeof cmd, "%s print --help", cli);
     cr_assert_eq(sh(cmd, out, sizeof out), 0);
     cr_assert(strstr(out, "usage: smallmind print"));
+}
+
+/* train, generate, plan: the commands that take a model take a graph file (with -D), and a file's
+ * checkpoint opens its inference graph (no targets, no loss) for generation. */
+Test(cli, train_generate_and_plan_a_graph_file, .timeout = 300)
+{
+    const char *cli = getenv("SM_CLI");
+    cr_assert(cli);
+    static char out[1 << 16], cmd[4096];
+    char dir[] = "/tmp/sm_cli_graph_XXXXXX";
+    cr_assert(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "yes 'In the beginning God created the heaven and the earth.' | head -c 20000 > %s/data.txt", dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "%s train %s --data %s/data.txt -T 16 -D C=32 --steps 3 --threads 1 --val-every 0 --save %s/m.st 2>&1",
+             cli, path_of("llama.smg"), dir, dir);
+    cr_assert_eq(sh(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "L=2 C=32 H=2 V=256, B=2 T=16"), "%s", out);
+    /* generate re-instantiates the file named in the checkpoint, with its B and T but default
+     * parameters otherwise: a checkpoint of the defaults */
+    snprintf(cmd, sizeof cmd,
+             "%s train %s --data %s/data.txt -T 16 --steps 2 --threads 1 --val-every 0 --save %s/d.st >/dev/null 2>&1 && "
+             "%s generate --checkpoint %s/d.st -n 5 --threads 1 2>&1",
+             cli, path_of("llama.smg"), dir, dir, cli, dir);
+    int rc = sh(cmd, out, sizeof out);
+    cr_assert_eq(rc, 0, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s plan %s --infer -T 32 -D L=3 2>&1 && %s plan %s --train -B 1 2>&1", cli,
+             path_of("gpt-tiny.smg"), cli, path_of("llama.smg"));
+    cr_assert_eq(sh(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "L=3 C=64 H=2 V=256 context=32, B=2 T=32, inference"), "%s", out);
+    cr_assert(strstr(out, "B=1 T=64, training"), "%s", out);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
 }

@@ -7,6 +7,7 @@
 
 #include "../../graph/error.h"
 #include "../graph_parse.h"
+#include "../graph_prune.h"
 #include "cli.h"
 
 typedef struct {
@@ -69,6 +70,23 @@ static sm_tensor find_opt(const sm_graph *g, const char *name)
     return t;
 }
 
+/* Inference (generate, eval's sampling, plan --infer): only what the logits depend on, so no targets
+ * to feed and no loss to compute. The weights keep their names, so a checkpoint of the training model
+ * loads into it. */
+static sm_status to_inference(const char *name, sm_model *m)
+{
+    sm_tensor logits = find_opt(m->g, "logits");
+    if (logits == SM_NO_TENSOR)
+        return sm_error(SM_ERR_INVALID_ARG, "%s has no tensor 'logits' to run for inference (name the model's "
+                        "output logits)", name);
+    sm_graph *h;
+    sm_status s = sm_graph_extract(m->g, &logits, 1, &h);
+    if (s) return s;
+    sm_graph_free(m->g);
+    m->g = h;
+    return SM_OK;
+}
+
 /* -B/-T set the file's parameters B and T, which the file must then declare. */
 static sm_status load_file(const sm_model_spec *spec, sm_model *m)
 {
@@ -87,6 +105,7 @@ static sm_status load_file(const sm_model_spec *spec, sm_model *m)
         s = sm_error(SM_ERR_INVALID_ARG, "%s declares no parameter B for -B to set", spec->name);
     if (!s && spec->seq && !sm_graph_params_int(&params, "T", &dummy))
         s = sm_error(SM_ERR_INVALID_ARG, "%s declares no parameter T for -T to set", spec->name);
+    if (!s && spec->inference) s = to_inference(spec->name, m);
     m->io.tokens = find_opt(m->g, "tokens");
     m->io.targets = find_opt(m->g, "targets");
     m->io.logits = find_opt(m->g, "logits");
