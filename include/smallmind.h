@@ -216,8 +216,9 @@ sm_status sm_graph_load_string(const char *text, const char *name, const char *c
 sm_status sm_graph_print(const sm_graph *g, char **out_text);
 /* Writes the canonical form atomically, with a checksum line the loader verifies. */
 sm_status sm_graph_save_file(const sm_graph *g, const char *path);
-/* The graph's identity: XXH3-64 of its canonical form (0 if it cannot be printed). */
-uint64_t sm_graph_hash(const sm_graph *g);
+/* The graph's identity: XXH3-64 of its canonical form (0 if it cannot be printed). Unlike
+ * sm_graph_hash (structure only) it covers everything the text does, parameter inits included. */
+uint64_t sm_graph_identity(const sm_graph *g);
 
 /* ---- training ---------------------------------------------------------------------------------- */
 
