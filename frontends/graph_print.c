@@ -231,7 +231,7 @@ sm_status sm_graph_print(const sm_graph *g, char **out_text)
     return SM_OK;
 }
 
-uint64_t sm_graph_hash(const sm_graph *g)
+uint64_t sm_graph_identity(const sm_graph *g)
 {
     char *text;
     if (sm_graph_print(g, &text)) return 0;

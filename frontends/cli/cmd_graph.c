@@ -72,7 +72,7 @@ int sm_cmd_check(int argc, char **argv)
     }
     printf("%s: ok: %d tensors, %d nodes, %d weights (%" PRId64 " elements), %s; identity %016" PRIx64 "\n",
            spec.name, sm_graph_tensor_count(m.g), sm_graph_node_count(m.g), n_weights, weights,
-           sm_graph_loss(m.g) != SM_NO_TENSOR ? "with a loss" : "no loss", sm_graph_hash(m.g));
+           sm_graph_loss(m.g) != SM_NO_TENSOR ? "with a loss" : "no loss", sm_graph_identity(m.g));
     sm_model_free(&m);
     return 0;
 }
