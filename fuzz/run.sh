@@ -4,8 +4,9 @@
 #   fuzz/run.sh [SECONDS] [extra libFuzzer flags...]     (default 600 seconds, one job, one core)
 #
 # It compiles the library sources directly (no CMake needed) into build-fuzz/, seeds a working corpus
-# from examples/*.smg and tests/fixtures/graphs/*.smg (plus the inputs kept by earlier runs in
-# build-fuzz/corpus), and runs until SECONDS pass or something is found. Findings are written as
+# from examples/*.smg, tests/fixtures/graphs/*.smg and fuzz/seeds/*.smg (inputs that once found bugs),
+# plus the inputs kept by earlier runs in build-fuzz/corpus, and runs until SECONDS pass or something
+# is found. Findings are written as
 # build-fuzz/crash-* / leak-* / timeout-* files; reproduce one with
 #   build-fuzz/fuzz_graph_parse build-fuzz/crash-<hash>
 # The summary line libFuzzer prints at the end ("Done N runs in S second(s)") gives the exec count.
@@ -34,6 +35,7 @@ SEEDS="$OUT/seeds"
 rm -rf "$SEEDS" && mkdir -p "$SEEDS"
 cp examples/*.smg "$SEEDS"/ 2>/dev/null || true
 cp tests/fixtures/graphs/*.smg "$SEEDS"/ 2>/dev/null || true
+cp fuzz/seeds/*.smg "$SEEDS"/ 2>/dev/null || true   # inputs that once found bugs
 
 # -jobs=1 runs one fuzzing process (one core) whose log goes to fuzz-0.log in the current directory:
 # run it from build-fuzz/ so the log lands there; it is also copied to stdout at the end.

@@ -1094,6 +1094,12 @@ Test(meaning, extreme_attributes_are_errors)
         "y = rope(x, n_head=-9223372036854775807)",
         "y = cast(x, dtype=9223372036854775807)",
         "y = matmul(x, x, trans_a=0, trans_b=0)",
+        "y = pad(x, axis=0, start=9223372036854775807, total=9223372036854775807)",
+        "y = pad(x, axis=1, start=1, total=-9223372036854775807)",
+        "y = expand(x, d0=4611686018427387904, d1=4, axis=0)",
+        "y = fill(d0=1099511627776, d1=1099511627776, value=1)",
+        "y = embedding_bwd(ids, x, vocab=9223372036854775807)",
+        "y = sum_to(x, ndim=-9223372036854775807)",
     };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         char src[512];
