@@ -67,6 +67,10 @@ sm_att_mm_blk(const int mr, const int nv, int K, const float *A, ptrdiff_t rsa, 
     const __mmask16 zero = acc ? (__mmask16)0xFFFF : 0; /* acc = 0: a load of no lanes gives zeros */
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++) c[r][v] = _mm512_maskz_loadu_ps(mk[v] & zero, C + r * ldc + 16 * v);
+    /* Unrolling k only adds live registers (clang would, and then spill the accumulators). */
+#if defined(__clang__)
+#pragma clang loop unroll(disable)
+#endif
     for (int k = 0; k < K; k++) {
         __m512 b[4];
         for (int v = 0; v < nv; v++) b[v] = _mm512_maskz_loadu_ps(mk[v], B + (ptrdiff_t)k * ldb + 16 * v);

@@ -125,7 +125,7 @@ static void expect_json_shape(const char *s)
 
 Test(plan_report, text_and_json)
 {
-    sm_graph *g = two_terms(256, 512);
+    sm_graph *g = two_terms(2048, 2048)   /* activations (16 MiB) dominate the gemm workspace */;
     sm_plan *p;
     cr_assert_eq(sm_plan_create(g, NULL, &p), SM_OK);
     char *t, *j;

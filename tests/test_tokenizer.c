@@ -325,7 +325,7 @@ static void reference_bpe(const sm_tokenizer *t, const char *piece, size_t len, 
                 memcpy(sym[w++], merged, la + lb + 1);
                 i += 2;
             } else {
-                if (w != i) strcpy(sym[w], sym[i]);
+                if (w != i) memmove(sym[w], sym[i], strlen(sym[i]) + 1);
                 w++;
                 i++;
             }

@@ -34,6 +34,7 @@ typedef struct sm_model_spec {
     const char *name;     /* template name or graph-file path */
     int batch, seq;       /* 0 = the model's default */
     bool training;        /* append backward + optimizer */
+    const sm_adamw_config *adamw;  /* the optimizer's settings (NULL = sm_adamw_config_default) */
     bool inference;       /* no targets and no loss: logits are the output (generation) */
     const char *defines[32];  /* "-D KEY=VALUE" overrides for graph files */
     int n_defines;
@@ -43,10 +44,12 @@ typedef struct sm_model {
     sm_graph *g;
     sm_gpt_config gpt;    /* for templates */
     sm_gpt_tensors io;    /* tokens/targets/logits/loss */
+    sm_adamw_tensors opt; /* training graphs: the optimizer's per-step input */
 } sm_model;
 
 /* Lists the built-in templates into a string for --help. */
 const char *sm_cli_templates_help(void);
+/* Builds the model; with spec->training also its backward and AdamW step. */
 sm_status sm_model_load(const sm_model_spec *spec, sm_model *m);
 /* True if name is a graph file rather than a template: not a template name, and it exists or ends in
  * ".smg". */

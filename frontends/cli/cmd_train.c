@@ -133,6 +133,7 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     int rc = 1;
     long long start_step = 0;
     memset(res, 0, sizeof *res);
+    res->val_loss = NAN;
 
     if (sm_cli_tokenizer_open(o->tokenizer, &tok) || sm_cli_read_tokens(o->data, tok, false, &ids, &n_ids)) {
         sm_cli_fail(cmd, "%s", sm_last_error());
@@ -200,7 +201,7 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     for (; step < last && !interrupted; step++) {
         float hp[SM_ADAMW_HPARAMS], loss;
         sm_dataset_train_batch(&d, (uint64_t)o->seed, step, B, T, x, y);
-        if (sm_adamw_hparams(&o->adamw, step, hp) || sm_runtime_set(tr.rt, tr.opt.hparams, hp, sizeof hp) ||
+        if (sm_adamw_hparams(&o->adamw, step, hp) || sm_runtime_set(tr.rt, tr.m.opt.hparams, hp, sizeof hp) ||
             run_batch(&tr, x, y, (size_t)B * T, &loss)) {
             sm_cli_fail(cmd, "step %lld: %s", step, sm_last_error());
             goto out;
@@ -244,6 +245,13 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     }
     res->steps = step - start_step;
     res->seconds = omp_get_wtime() - t0;
+    if (have_val && step % o->val_every != 0 && res->steps > 0) {   /* the final model's validation loss */
+        if (validate(&tr, &ev, &d, B, T, o->val_batches, &res->val_loss)) {
+            sm_cli_fail(cmd, "validation: %s", sm_last_error());
+            goto out;
+        }
+        printf("%sstep %lld: validation loss %.4f\n", tty ? "\r\033[K" : "", step, res->val_loss);
+    }
     if (interrupted) printf("\ninterrupted: step %lld finished\n", step);
     if (o->save) {
         if (sm_train_save(o, &tr, o->save, step)) {

@@ -106,35 +106,45 @@ static sm_status load_file(const sm_model_spec *spec, sm_model *m)
     if (!s && spec->seq && !sm_graph_params_int(&params, "T", &dummy))
         s = sm_error(SM_ERR_INVALID_ARG, "%s declares no parameter T for -T to set", spec->name);
     if (!s && spec->inference) s = to_inference(spec->name, m);
+    if (s) { /* before the lookups below, which clear the message when a name is missing */
+        sm_graph_params_free(&params);
+        return s;
+    }
     m->io.tokens = find_opt(m->g, "tokens");
     m->io.targets = find_opt(m->g, "targets");
     m->io.logits = find_opt(m->g, "logits");
     m->io.loss = sm_graph_loss(m->g);
     int nd;
     int64_t shape[SM_MAX_DIMS];
-    if (!s && m->io.tokens != SM_NO_TENSOR && !sm_tensor_info(m->g, m->io.tokens, NULL, NULL, NULL, &nd, shape) &&
+    if (m->io.tokens != SM_NO_TENSOR && !sm_tensor_info(m->g, m->io.tokens, NULL, NULL, NULL, &nd, shape) &&
         nd == 2) {
         m->gpt.batch = (int)shape[0];
         m->gpt.seq = (int)shape[1];
     }
-    if (!s && m->io.logits != SM_NO_TENSOR && !sm_tensor_info(m->g, m->io.logits, NULL, NULL, NULL, &nd, shape))
+    if (m->io.logits != SM_NO_TENSOR && !sm_tensor_info(m->g, m->io.logits, NULL, NULL, NULL, &nd, shape))
         m->gpt.vocab = (int)shape[nd - 1];
     m->gpt.n_layer = sm_graph_params_int(&params, "L", &v) ? (int)v : 0;
     m->gpt.n_head = sm_graph_params_int(&params, "H", &v) ? (int)v : 0;
     m->gpt.n_embd = sm_graph_params_int(&params, "C", &v) ? (int)v : 0;
     m->gpt.context = m->gpt.seq;
     sm_graph_params_free(&params);
-    if (s) sm_model_free(m);
-    return s;
+    return SM_OK;
 }
 
-sm_status sm_model_load(const sm_model_spec *spec, sm_model *m)
+/* The training graph: the forward, its backward, and one AdamW step. */
+static sm_status add_training(const sm_model_spec *spec, sm_model *m)
 {
-    memset(m, 0, sizeof *m);
-    m->io = (sm_gpt_tensors){SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR};
-    if (sm_model_is_file(spec->name)) return load_file(spec, m);
-    if (spec->n_defines)
-        return sm_error(SM_ERR_INVALID_ARG, "-D defines are for graph files; '%s' is a template", spec->name);
+    sm_tensor loss = sm_graph_loss(m->g);
+    if (loss == SM_NO_TENSOR)
+        return sm_error(SM_ERR_INVALID_ARG, "model '%s' has no loss, so it cannot be trained", spec->name);
+    sm_adamw_config def;
+    sm_adamw_config_default(&def);
+    sm_status s = sm_graph_backward(m->g, loss);
+    return s ? s : sm_graph_adamw(m->g, spec->adamw ? spec->adamw : &def, &m->opt);
+}
+
+static sm_status build_template(const sm_model_spec *spec, sm_model *m)
+{
     for (size_t i = 0; i < sizeof templates / sizeof templates[0]; i++) {
         if (strcmp(spec->name, templates[i].name)) continue;
         m->gpt = templates[i].cfg;
@@ -145,12 +155,24 @@ sm_status sm_model_load(const sm_model_spec *spec, sm_model *m)
             if (m->gpt.context < spec->seq) m->gpt.context = spec->seq;
         }
         sm_status s = sm_graph_create(&m->g);
-        if (!s) s = sm_gpt_build(m->g, &m->gpt, &m->io);
-        if (s) sm_model_free(m);
-        return s;
+        return s ? s : sm_gpt_build(m->g, &m->gpt, &m->io);
     }
     return sm_error(SM_ERR_INVALID_ARG, "unknown model '%s': give a template (%s) or a graph file", spec->name,
                     sm_cli_templates_help());
+}
+
+sm_status sm_model_load(const sm_model_spec *spec, sm_model *m)
+{
+    memset(m, 0, sizeof *m);
+    m->io = (sm_gpt_tensors){SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR};
+    sm_status s;
+    if (sm_model_is_file(spec->name)) s = load_file(spec, m);
+    else if (spec->n_defines)
+        s = sm_error(SM_ERR_INVALID_ARG, "-D defines are for graph files; '%s' is a template", spec->name);
+    else s = build_template(spec, m);
+    if (!s && spec->training) s = add_training(spec, m);
+    if (s) sm_model_free(m);
+    return s;
 }
 
 void sm_model_free(sm_model *m)

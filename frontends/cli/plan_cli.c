@@ -91,30 +91,11 @@ int sm_plan_cli_resolve_budget(const char *cmd, sm_plan_cli *o)
     return 0;
 }
 
-/* The training graph: the forward, its backward, and one AdamW step (default settings: global-norm
- * clipping on, which adds the gradients' sum of squares). */
-static sm_status add_training(const char *name, sm_model *m)
-{
-    sm_tensor loss = sm_graph_loss(m->g);
-    if (loss == SM_NO_TENSOR)
-        return sm_error(SM_ERR_INVALID_ARG, "model '%s' has no loss, so it cannot be trained: plan it with --infer",
-                        name);
-    sm_adamw_config cfg;
-    sm_adamw_tensors opt;
-    sm_adamw_config_default(&cfg);
-    sm_status s = sm_graph_backward(m->g, loss);
-    return s ? s : sm_graph_adamw(m->g, &cfg, &opt);
-}
-
 sm_status sm_plan_cli_build(const sm_plan_cli *o, sm_model *m, sm_plan **plan)
 {
     *plan = NULL;
     sm_status s = sm_model_load(&o->spec, m);
     if (s) return s;
-    if (o->spec.training && (s = add_training(o->spec.name, m))) {
-        sm_model_free(m);
-        return s;
-    }
     s = sm_plan_create(m->g, &o->po, plan);
     if (s) sm_model_free(m);
     return s;

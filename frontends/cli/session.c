@@ -83,14 +83,10 @@ sm_status sm_cli_read_tokens(const char *path, const sm_tokenizer *tok, bool ids
 sm_status sm_session_open(sm_session *s, const sm_model_spec *spec, const sm_adamw_config *adamw, int threads)
 {
     memset(s, 0, sizeof *s);
-    sm_status st = sm_model_load(spec, &s->m);
+    sm_model_spec sp = *spec;
+    sp.adamw = adamw;
+    sm_status st = sm_model_load(&sp, &s->m);
     if (st) return st;
-    if (spec->training) {
-        if (s->m.io.loss == SM_NO_TENSOR)
-            st = sm_error(SM_ERR_INVALID_ARG, "model '%s' has no loss to train", spec->name);
-        if (!st) st = sm_graph_backward(s->m.g, s->m.io.loss);
-        if (!st) st = sm_graph_adamw(s->m.g, adamw, &s->opt);
-    }
     sm_plan_options po;
     sm_plan_options_default(&po);
     po.n_threads = threads;

@@ -14,7 +14,6 @@ sm_status sm_cli_read_tokens(const char *path, const sm_tokenizer *tok, bool ids
 /* A model ready to run: graph, plan and runtime. */
 typedef struct sm_session {
     sm_model m;
-    sm_adamw_tensors opt;  /* training graphs only */
     sm_plan *plan;
     sm_runtime *rt;
 } sm_session;
