@@ -56,6 +56,10 @@ sm_status sm_model_load(const sm_model_spec *spec, sm_model *m);
 bool sm_model_is_file(const char *name);
 /* Adds "-D KEY=VALUE" to spec (val is KEY=VALUE); prints a usage error and returns false if full. */
 bool sm_cli_define(const char *cmd, sm_model_spec *spec, const char *val);
+/* The -D defines as one space-separated string (checkpoint metadata), and back: split keeps
+ * pointers into joined, which must outlive the spec. */
+void sm_model_spec_join_defines(const sm_model_spec *spec, char *buf, size_t cap);
+void sm_model_spec_split_defines(sm_model_spec *spec, char *joined);
 void sm_model_free(sm_model *m);
 
 /* Prints "smallmind <cmd>: <message>" to stderr and returns 1. */

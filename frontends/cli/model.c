@@ -63,6 +63,22 @@ bool sm_cli_define(const char *cmd, sm_model_spec *spec, const char *val)
     return true;
 }
 
+void sm_model_spec_join_defines(const sm_model_spec *spec, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < spec->n_defines && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? " " : "", spec->defines[i]);
+}
+
+void sm_model_spec_split_defines(sm_model_spec *spec, char *joined)
+{
+    int cap = (int)(sizeof spec->defines / sizeof spec->defines[0]);
+    spec->n_defines = 0;
+    for (char *save = NULL, *d = strtok_r(joined, " ", &save); d && spec->n_defines < cap; d = strtok_r(NULL, " ", &save))
+        spec->defines[spec->n_defines++] = d;
+}
+
 static sm_tensor find_opt(const sm_graph *g, const char *name)
 {
     sm_tensor t = SM_NO_TENSOR;
