@@ -475,6 +475,21 @@ sm_status sm_plan_load(const sm_graph *g, const char *path, sm_plan **out);
  * or overwritten range is read). A violation stops the run with SM_ERR_INTERNAL naming the node. */
 sm_status sm_runtime_set_debug(sm_runtime *rt, int on);
 
+/* Profiling: while on, every run adds each plan step's wall time to that step's total. The calling
+ * thread reads the clock at the barrier that ends each node, so a step's time is its node's kernel
+ * plus the wait for its slowest thread (views take no time). Switching it on (again) resets the totals;
+ * off, the default, costs nothing. Debug runs are not profiled. */
+typedef struct sm_profile_step {
+    sm_op_kind op;        /* the node's op */
+    sm_tensor out;        /* the node's output: its name says where in the model the step is */
+    double seconds;       /* summed over the profiled runs */
+} sm_profile_step;
+sm_status sm_runtime_set_profile(sm_runtime *rt, int on);
+/* The totals, one per plan step in plan order (valid until profiling is switched off or on again or
+ * the runtime is freed), and the number of runs they sum (n_runs may be NULL). SM_ERR_STATE if
+ * profiling is off. */
+sm_status sm_runtime_profile(const sm_runtime *rt, const sm_profile_step **steps, int *n_steps, int *n_runs);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,9 @@
 #include <math.h>
 
 #include <omp.h>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include "../graph/error.h"
 #include "rows.h"
@@ -52,20 +55,83 @@ static double clip_factor(const sm_kernel_args *k)
     return c < 1.0 ? c : 1.0;
 }
 
-/* Memory-bound (7 floats of traffic per element); gcc keeps sqrtf scalar (errno), which costs
- * little next to the traffic. */
-static void adamw_span(float *restrict p, const float *restrict grad, float *restrict m, float *restrict v,
-                       int64_t n, const float *hp, float wd, float c)
+/* One update, one rounding per operation in this order:
+ *   g = c·grad;  m = β1·m + (1-β1)·g;  v = β2·v + ((1-β2)·g)·g;
+ *   p = p - lr·((m·bc1) / (sqrt(v·bc2) + eps) + wd·p)
+ * The scalar path is written as separate statements, so no compiler fuses a multiply and an add (C
+ * contracts only within one expression); the vector path does the same operations lane by lane (sqrt
+ * and division are correctly rounded in both). An element gets the same bits whichever path, and so
+ * whichever thread, handles it. Vectorised by hand: gcc keeps sqrtf scalar (errno), and a scalar
+ * sqrt and division per element cost more than the 7 floats of memory traffic. */
+typedef struct adamw_k {
+    float c, b1, nb1, b2, nb2, bc1, bc2, eps, lr, wd;   /* nb = 1 - b */
+} adamw_k;
+
+static inline float adamw_scalar(float *p, float grad, float *m, float *v, const adamw_k *k)
 {
-    float lr = hp[SM_ADAMW_LR], b1 = hp[SM_ADAMW_BETA1], b2 = hp[SM_ADAMW_BETA2], eps = hp[SM_ADAMW_EPS];
-    float bc1 = hp[SM_ADAMW_BC1], bc2 = hp[SM_ADAMW_BC2];
-    for (int64_t i = 0; i < n; i++) {
-        float gi = c * grad[i];
-        float mi = b1 * m[i] + (1.0f - b1) * gi, vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] -= lr * (mi * bc1 / (sqrtf(vi * bc2) + eps) + wd * p[i]);
+    float gi = k->c * grad;
+    float m1 = k->b1 * *m;
+    float m2 = k->nb1 * gi;
+    float mi = m1 + m2;
+    float v1 = k->b2 * *v;
+    float v2 = k->nb2 * gi;
+    v2 = v2 * gi;
+    float vi = v1 + v2;
+    float num = mi * k->bc1;
+    float den = sqrtf(vi * k->bc2);
+    den = den + k->eps;
+    float u = num / den;
+    float dec = k->wd * *p;
+    u = u + dec;
+    u = k->lr * u;
+    *m = mi;
+    *v = vi;
+    return *p - u;
+}
+
+#if defined(__AVX512F__)
+#define VW 16
+#define VF __m512
+#define VLOAD _mm512_loadu_ps
+#define VSTORE _mm512_storeu_ps
+#define VSET1 _mm512_set1_ps
+#define VMUL _mm512_mul_ps
+#define VADD _mm512_add_ps
+#define VSUB _mm512_sub_ps
+#define VDIV _mm512_div_ps
+#define VSQRT _mm512_sqrt_ps
+#elif defined(__AVX__)
+#define VW 8
+#define VF __m256
+#define VLOAD _mm256_loadu_ps
+#define VSTORE _mm256_storeu_ps
+#define VSET1 _mm256_set1_ps
+#define VMUL _mm256_mul_ps
+#define VADD _mm256_add_ps
+#define VSUB _mm256_sub_ps
+#define VDIV _mm256_div_ps
+#define VSQRT _mm256_sqrt_ps
+#endif
+
+static void adamw_span(float *restrict p, const float *restrict grad, float *restrict m, float *restrict v,
+                       int64_t n, const adamw_k *k)
+{
+    int64_t i = 0;
+#ifdef VW
+    const VF c = VSET1(k->c), b1 = VSET1(k->b1), nb1 = VSET1(k->nb1), b2 = VSET1(k->b2), nb2 = VSET1(k->nb2);
+    const VF bc1 = VSET1(k->bc1), bc2 = VSET1(k->bc2), eps = VSET1(k->eps), lr = VSET1(k->lr), wd = VSET1(k->wd);
+    for (; i + VW <= n; i += VW) {
+        VF gi = VMUL(c, VLOAD(grad + i)), pi = VLOAD(p + i);
+        VF mi = VADD(VMUL(b1, VLOAD(m + i)), VMUL(nb1, gi));
+        VF vi = VADD(VMUL(b2, VLOAD(v + i)), VMUL(VMUL(nb2, gi), gi));
+        VF u = VDIV(VMUL(mi, bc1), VADD(VSQRT(VMUL(vi, bc2)), eps));
+        u = VMUL(lr, VADD(u, VMUL(wd, pi)));
+        VSTORE(m + i, mi);
+        VSTORE(v + i, vi);
+        VSTORE(p + i, VSUB(pi, u));
     }
+#endif
+    for (; i < n; i++) p[i] = adamw_scalar(&p[i], grad[i], &m[i], &v[i], k);
 }
 
 /* param, grad, m, v: [N], in chunks split across threads */
@@ -74,12 +140,17 @@ static void adamw_forward(const sm_kernel_args *k)
     /* The storage is the arenas', writable: the inputs are const only in the kernel signature. */
     float *p = (float *)k->x[0], *m = (float *)k->x[2], *v = (float *)k->x[3];
     const float *hp = k->x[4];
-    float wd = k->node->attrs.i[0] ? hp[SM_ADAMW_WD] : 0.0f, c = (float)clip_factor(k);
+    const adamw_k ks = {
+        .c = (float)clip_factor(k), .b1 = hp[SM_ADAMW_BETA1], .nb1 = 1.0f - hp[SM_ADAMW_BETA1],
+        .b2 = hp[SM_ADAMW_BETA2], .nb2 = 1.0f - hp[SM_ADAMW_BETA2], .bc1 = hp[SM_ADAMW_BC1],
+        .bc2 = hp[SM_ADAMW_BC2], .eps = hp[SM_ADAMW_EPS], .lr = hp[SM_ADAMW_LR],
+        .wd = k->node->attrs.i[0] ? hp[SM_ADAMW_WD] : 0.0f,
+    };
     int64_t n = sm_rec_numel(k->in[0]), chunks = (n + CHUNK - 1) / CHUNK;
 #pragma omp for schedule(static)
     for (int64_t ch = 0; ch < chunks; ch++) {
         int64_t i0 = ch * CHUNK, len = n - i0 < CHUNK ? n - i0 : CHUNK;
-        adamw_span(p + i0, (const float *)k->x[1] + i0, m + i0, v + i0, len, hp, wd, c);
+        adamw_span(p + i0, (const float *)k->x[1] + i0, m + i0, v + i0, len, &ks);
     }
     if (omp_get_thread_num() == 0) *(float *)k->y = 0.0f;
 }

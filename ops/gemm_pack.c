@@ -5,7 +5,21 @@
  * of the multiply itself for the smaller M of our shapes. */
 #include "gemm_impl.h"
 
+#include <stdint.h>
 #include <string.h>
+
+/* Software prefetch ahead of the packing reads. The sources are often cold (activations written
+ * several nodes earlier) and read in short pieces at a large stride (a 48-float group of a
+ * transposed gradient with a row of 1536..50257 floats), which the hardware prefetchers follow
+ * poorly: prefetching SM_PACK_AHEAD rows ahead cut the packing time of the transposed-A products of
+ * the backward pass (dW = gyᵀ·x) enough to make them 4-8% faster (measured on Zen 4, 1 thread). The
+ * address is formed as an integer: the line ahead may lie past the matrix, which a prefetch may
+ * touch (it never faults) but a C pointer may not point to. Data movement only: results unchanged. */
+#define SM_PACK_AHEAD 8     /* rows ahead, contiguous copies */
+#define SM_GATHER_AHEAD 64  /* floats ahead along each row, transposing gathers */
+static inline void prefetch_at(const float *p, int64_t offset) {
+    __builtin_prefetch((const void *)((uintptr_t)p + (uintptr_t)offset * sizeof(float)), 0, 3);
+}
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -38,6 +52,7 @@ static inline void transpose16(__m512 r[16]) {
 /* dst[k*dst_stride + r] = src[r*ld + k] for r < rows (<= 16), k < 16; lanes r >= rows not written. */
 static inline void transpose_block16(const float *src, int64_t ld, int rows, float *dst, int64_t dst_stride) {
     __m512 r[16];
+    for (int i = 0; i < rows; i++) prefetch_at(src, i * ld + SM_GATHER_AHEAD);
     for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_loadu_ps(src + i * ld) : _mm512_setzero_ps();
     transpose16(r);
     const __mmask16 m = (__mmask16)((1u << rows) - 1u);
@@ -71,6 +86,8 @@ static inline __attribute__((always_inline)) void pack_copy(const float *src, in
     const int64_t full = n / W, rest = n - full * W;
     for (int64_t k = 0; k < kc; k++) {
         const float *s = src + k * ld;
+        if (k + SM_PACK_AHEAD < kc)
+            for (int64_t c = 0; c < n; c += 16) prefetch_at(s, SM_PACK_AHEAD * ld + c);
         for (int64_t sl = 0; sl < full; sl++)
             for (int c = 0; c < W; c++) dst[sl * W * kc + k * W + c] = s[sl * W + c];
         if (rest) {

@@ -24,6 +24,8 @@ struct sm_runtime {
     bool *input_set;           /* inputs written since the last run */
     int n_threads;
     sm_rt_debug *debug;        /* non-NULL in debug mode (sm_runtime_set_debug) */
+    sm_profile_step *prof;     /* non-NULL while profiling (sm_runtime_set_profile): one per step */
+    int prof_runs;
 };
 
 static sm_status bind(sm_runtime *rt)
@@ -92,6 +94,7 @@ void sm_runtime_free(sm_runtime *rt)
 {
     if (!rt) return;
     sm_rt_debug_free(rt->debug);
+    free(rt->prof);
     for (int a = 0; a < SM_ARENA_COUNT; a++) sm_arena_free(rt->arena[a]);
     free(rt->ptr);
     free(rt->args);
@@ -202,6 +205,27 @@ sm_status sm_runtime_run(sm_runtime *rt)
 #pragma omp barrier
             }
         }
+    } else if (rt->prof) {
+        sm_profile_step *prof = rt->prof;
+#pragma omp parallel num_threads(rt->n_threads)
+        {
+            /* The master's clock between the barriers that close consecutive nodes: a node's time
+             * includes waiting for its slowest thread, which is what the step pays for it. */
+            const int master = omp_get_thread_num() == 0;
+            double t0 = master ? omp_get_wtime() : 0.0;
+            for (int s = 0; s < n_steps; s++) {
+                const sm_op_def *d = sm_op_def_get(args[s].node->op);
+                if (d->is_view) continue;
+                d->forward(&args[s]);
+#pragma omp barrier
+                if (master) {
+                    const double t1 = omp_get_wtime();
+                    prof[s].seconds += t1 - t0;
+                    t0 = t1;
+                }
+            }
+        }
+        rt->prof_runs++;
     } else {
 #pragma omp parallel num_threads(rt->n_threads)
         {
@@ -230,4 +254,33 @@ sm_status sm_runtime_set_debug(sm_runtime *rt, int on)
     sm_status s = sm_plan_validate(rt->p, rt->g);
     if (s) return sm_error_prefix(s, "debug runtime: the plan is not valid: ");
     return sm_rt_debug_create(rt->g, rt->p, rt->base, &rt->debug);
+}
+
+sm_status sm_runtime_set_profile(sm_runtime *rt, int on)
+{
+    if (!rt) return sm_error(SM_ERR_INVALID_ARG, "sm_runtime_set_profile: NULL runtime");
+    free(rt->prof);
+    rt->prof = NULL;
+    rt->prof_runs = 0;
+    if (!on) return SM_OK;
+    const int n = rt->p->n_steps;
+    rt->prof = calloc((size_t)n + 1, sizeof *rt->prof);
+    if (!rt->prof) return sm_error(SM_ERR_NOMEM, "profiling: out of memory for %d steps", n);
+    for (int s = 0; s < n; s++) {
+        rt->prof[s].op = rt->args[s].node->op;
+        rt->prof[s].out = rt->args[s].node->out;
+    }
+    return SM_OK;
+}
+
+sm_status sm_runtime_profile(const sm_runtime *rt, const sm_profile_step **steps, int *n_steps, int *n_runs)
+{
+    if (!rt || !steps || !n_steps) return sm_error(SM_ERR_INVALID_ARG, "sm_runtime_profile: NULL argument");
+    if (!rt->prof)
+        return sm_error(SM_ERR_STATE, "profile: profiling is off; switch it on (sm_runtime_set_profile) before "
+                        "the runs to measure");
+    *steps = rt->prof;
+    *n_steps = rt->p->n_steps;
+    if (n_runs) *n_runs = rt->prof_runs;
+    return SM_OK;
 }

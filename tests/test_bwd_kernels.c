@@ -141,8 +141,10 @@ Test(bwd_kernels, fill)
 Test(bwd_kernels, sum_to)
 {
     sm_attrs a = sm_op_default_attrs(SM_OP_SUM_TO);
-    int64_t cols[] = {1, 15, 16, 17, 40};
-    for (int i = 0; i < 5; i++) {
+    /* 64 and more: whole register blocks of 64 columns, with and without a narrower last block;
+     * 2100: several chunks of at most 1024 columns */
+    int64_t cols[] = {1, 15, 16, 17, 40, 64, 100, 192, 2100};
+    for (int i = 0; i < 9; i++) {
         inputs in = shapes(1, SM_F32, 3, D(3), D(37), cols[i]);
         a.i[0] = 1;
         cr_expect_lt(run_node(SM_OP_SUM_TO, &in, &a), 1e-6, "cols %lld", (long long)cols[i]);
