@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static _Thread_local char last_error[1024];
+/* large enough for a graph-file diagnostic: message, source line, caret and repeat notes */
+static _Thread_local char last_error[4096];
 
 const char *sm_last_error(void) { return last_error; }
 

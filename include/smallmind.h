@@ -202,6 +202,24 @@ sm_status sm_cross_entropy(sm_graph *g, sm_tensor logits, sm_tensor targets, con
                            sm_tensor *out);
 sm_status sm_cast(sm_graph *g, sm_tensor x, sm_dtype to, const char *name, sm_tensor *out);
 
+/* ---- graph files ------------------------------------------------------------------------------- */
+
+/* Graph files describe a model in text (docs/graph-format.md). Loading instantiates the file with its
+ * parameters, each overridable by a define "KEY=VALUE" (a define naming no parameter is an error). On
+ * failure sm_last_error() holds "file:line:col: error: ..." with the source line and a caret. */
+sm_status sm_graph_load_file(const char *path, const char *const *defines, int n_defines, sm_graph **out);
+/* The same from text in memory; name appears in messages (NULL: "<string>"). */
+sm_status sm_graph_load_string(const char *text, const char *name, const char *const *defines, int n_defines,
+                               sm_graph **out);
+/* The canonical form of any graph: no parameters or repeats, concrete shapes, one tensor per line in
+ * id order; loading it gives the same graph. *out_text is malloc'd: release it with free(). */
+sm_status sm_graph_print(const sm_graph *g, char **out_text);
+/* Writes the canonical form atomically, with a checksum line the loader verifies. */
+sm_status sm_graph_save_file(const sm_graph *g, const char *path);
+/* The graph's identity: XXH3-64 of its canonical form (0 if it cannot be printed). Unlike
+ * sm_graph_hash (structure only) it covers everything the text does, parameter inits included. */
+uint64_t sm_graph_identity(const sm_graph *g);
+
 /* ---- training ---------------------------------------------------------------------------------- */
 
 /* Appends the backward graph of the scalar f32 `loss` (usually sm_graph_loss(g)): the seed

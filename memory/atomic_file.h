@@ -18,8 +18,8 @@
 sm_status sm_file_write_atomic(const char *path, const void *const *chunks, const size_t *sizes, int n);
 
 /* Streaming variant for files too large to assemble in memory: open, write any number of times,
- * then commit (rename into place) or abort (remove the temp file). Both commit and abort free the
- * writer, whatever happens; after a failed write the writer only accepts abort (commit fails too). */
+ * then sm_file_writer_commit (rename into place) or sm_file_writer_abort (remove the temp file). Both
+ * free the writer, whatever happens; after a failed write only sm_file_writer_abort succeeds. */
 typedef struct sm_file_writer sm_file_writer;
 
 sm_status sm_file_writer_open(const char *path, sm_file_writer **out);

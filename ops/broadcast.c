@@ -123,7 +123,8 @@ static sm_status shape_expand(const sm_graph *g, const sm_node *n, sm_tensor_rec
             return sm_error(SM_ERR_SHAPE, "node '%s': expand dim d%d is %lld; dims are >= 1", out->name, i,
                             (long long)n->attrs.i[i]);
         out->ne[i] = i < ndim ? n->attrs.i[i] : 1;
-        total *= out->ne[i];
+        if (__builtin_mul_overflow(total, out->ne[i], &total))
+            return sm_error(SM_ERR_SHAPE, "node '%s': expand to more elements than int64 holds", out->name);
     }
     int64_t axis = n->attrs.i[4];
     int64_t want = axis == -1 ? 1 : axis >= 0 && axis < ndim ? total / out->ne[axis] : -1;

@@ -15,7 +15,7 @@ static sm_status shape_pad(const sm_graph *g, const sm_node *n, sm_tensor_rec *o
     if (axis < 0 || axis >= x->ndim)
         return sm_error(SM_ERR_SHAPE, "node '%s': pad axis %lld of '%s' %s; give 0 to %d", out->name,
                         (long long)axis, x->name, sm_shape_str(x, sx, sizeof sx), x->ndim - 1);
-    if (start < 0 || start + x->ne[axis] > total)
+    if (start < 0 || total < 0 || start > total - x->ne[axis]) /* no start + len: it may overflow */
         return sm_error(SM_ERR_SHAPE, "node '%s': pad of '%s' %s at %lld along axis %lld does not fit in %lld",
                         out->name, x->name, sm_shape_str(x, sx, sizeof sx), (long long)start, (long long)axis,
                         (long long)total);

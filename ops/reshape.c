@@ -13,7 +13,7 @@ static sm_status shape_reshape(const sm_graph *g, const sm_node *n, sm_tensor_re
         if (d == -1 && infer < 0) infer = i;
         else if (d < 1) return sm_error(SM_ERR_SHAPE, "node '%s': reshape dim d%d is %lld; dims are >= 1, "
                                         "or one -1 to infer", out->name, i, (long long)d);
-        else known *= d;
+        else if (__builtin_mul_overflow(known, d, &known)) known = INT64_MAX; /* cannot match: an error below */
         out->ne[i] = d;
     }
     if (ndim == 0) return sm_error(SM_ERR_SHAPE, "node '%s': reshape needs at least d0", out->name);

@@ -16,7 +16,7 @@ static sm_status shape_slice(const sm_graph *g, const sm_node *n, sm_tensor_rec 
     if (start < 0 || len < 1 || start > x->ne[axis] - len)
         return sm_error(SM_ERR_SHAPE, "node '%s': slice of '%s' %s: range [%lld, %lld) along axis %lld is out of "
                         "[0, %lld) or empty", out->name, x->name, sm_shape_str(x, sx, sizeof sx), (long long)start,
-                        (long long)(start + len), (long long)axis, (long long)x->ne[axis]);
+                        (long long)(start > INT64_MAX - len ? INT64_MAX : start + len), (long long)axis, (long long)x->ne[axis]);
     sm_shape_same_as_in0(g, n, out);
     out->ne[axis] = len;
     return SM_OK;

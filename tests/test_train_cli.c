@@ -118,3 +118,15 @@ Test(train_cli, generate_and_eval_run_on_a_checkpoint)
     cr_assert_eq(sm_test_sh("grep -q '\"perplexity\"' %s/e", dir), 0);
     cr_assert_eq(sm_test_sh("%s train --data %s --nonsense 2>/dev/null", cli, data), 2, "usage errors exit 2");
 }
+
+Test(train_cli, graph_file_checkpoints_keep_their_defines)
+{
+    const char *ex = getenv("SM_EXAMPLES");
+    cr_assert(ex);
+    cr_assert_eq(sm_test_sh("%s train %s/llama.smg -D C=32 -D H=4 -T 16 -B 2 --val-every 0 --steps 2 --data %s "
+                            "--save %s/ll.st >/dev/null", sm_test_cli(), ex, sm_test_corpus(), dir), 0);
+    /* from another directory, with no -D: the checkpoint names the file and its defines */
+    cr_assert_eq(sm_test_sh("cd / && %s generate --checkpoint %s/ll.st -n 4 >/dev/null", sm_test_cli(), dir), 0);
+    cr_assert_eq(sm_test_sh("%s train --resume %s/ll.st --data %s --steps 3 --val-every 0 >/dev/null", sm_test_cli(), dir,
+                            sm_test_corpus()), 0);
+}

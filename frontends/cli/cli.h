@@ -25,6 +25,8 @@ int sm_cmd_eval(int argc, char **argv);
 int sm_cmd_plan(int argc, char **argv);
 int sm_cmd_fit(int argc, char **argv);
 int sm_cmd_sysinfo(int argc, char **argv);
+int sm_cmd_check(int argc, char **argv);
+int sm_cmd_print(int argc, char **argv);
 
 /* A model as the user names it on the command line: a built-in template ("gpt", "gpt-tiny",
  * "gpt2") or a graph file, with B, T and whether to build the training graph. */
@@ -49,6 +51,15 @@ typedef struct sm_model {
 const char *sm_cli_templates_help(void);
 /* Builds the model; with spec->training also its backward and AdamW step. */
 sm_status sm_model_load(const sm_model_spec *spec, sm_model *m);
+/* True if name is a graph file rather than a template: not a template name, and it exists or ends in
+ * ".smg". */
+bool sm_model_is_file(const char *name);
+/* Adds "-D KEY=VALUE" to spec (val is KEY=VALUE); prints a usage error and returns false if full. */
+bool sm_cli_define(const char *cmd, sm_model_spec *spec, const char *val);
+/* The -D defines as one space-separated string (checkpoint metadata), and back: split keeps
+ * pointers into joined, which must outlive the spec. */
+void sm_model_spec_join_defines(const sm_model_spec *spec, char *buf, size_t cap);
+void sm_model_spec_split_defines(sm_model_spec *spec, char *joined);
 void sm_model_free(sm_model *m);
 
 /* Prints "smallmind <cmd>: <message>" to stderr and returns 1. */

@@ -12,8 +12,9 @@
 
 static void help(void)
 {
-    printf("usage: smallmind forward [MODEL] [-B N] [-T N] [--threads N] [--seed N] [--runs N]\n"
+    printf("usage: smallmind forward [MODEL] [-B N] [-T N] [-D KEY=VALUE]... [--threads N] [--seed N] [--runs N]\n"
            "  Runs the forward pass of MODEL (default gpt) on random tokens and prints loss and timing.\n"
+           "  MODEL is a template or a graph file (-D sets its parameters; -B/-T set its B and T).\n"
            "  models: %s\n", sm_cli_templates_help());
 }
 
@@ -26,6 +27,8 @@ static int run_forward(const char *cmd, int argc, char **argv)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return help(), 0;
         else if (!strcmp(a, "-B")) { if (!sm_cli_int(cmd, a, val, 1, 1 << 20, &v)) return 2; spec.batch = (int)v; i++; }
         else if (!strcmp(a, "-T")) { if (!sm_cli_int(cmd, a, val, 1, 1 << 24, &v)) return 2; spec.seq = (int)v; i++; }
+        else if (!strcmp(a, "-D")) { if (!sm_cli_define(cmd, &spec, val)) return 2; i++; }
+        else if (!strncmp(a, "-D", 2)) { if (!sm_cli_define(cmd, &spec, a + 2)) return 2; }
         else if (!strcmp(a, "--threads")) { if (!sm_cli_int(cmd, a, val, 1, 4096, &threads)) return 2; i++; }
         else if (!strcmp(a, "--seed")) { if (!sm_cli_int(cmd, a, val, 0, INT64_MAX, &seed)) return 2; i++; }
         else if (!strcmp(a, "--runs")) { if (!sm_cli_int(cmd, a, val, 1, 1000000, &runs)) return 2; i++; }
@@ -41,6 +44,10 @@ static int run_forward(const char *cmd, int argc, char **argv)
     if (sm_model_load(&spec, &m)) return sm_cli_fail(cmd, "%s", sm_last_error());
     int rc = 1;
     if (m.io.loss == SM_NO_TENSOR) { sm_cli_fail(cmd, "model '%s' has no loss to report", spec.name); goto out; }
+    if (m.io.tokens == SM_NO_TENSOR || m.gpt.batch < 1 || m.gpt.vocab < 1) {
+        sm_cli_fail(cmd, "model '%s' needs an input 'tokens' [B, T] and an output 'logits' [..., V]", spec.name);
+        goto out;
+    }
     if (sm_plan_create(m.g, &po, &plan) || sm_runtime_create(m.g, plan, &rt) ||
         sm_runtime_init_params(rt, (uint64_t)seed)) {
         sm_cli_fail(cmd, "%s", sm_last_error());

@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include "../dataset.h"
+#include "../json.h"
 #include "../sampler.h"
 #include "pretrained.h"
 #include "train.h"
@@ -208,9 +209,17 @@ int sm_cmd_eval(int argc, char **argv)
         counted += m;
     }
     double ce = counted ? sum / (double)counted : NAN, dt = omp_get_wtime() - t0;
-    if (json)
-        printf("{\"file\": \"%s\", \"tokens\": %lld, \"predicted\": %lld, \"window\": %d, \"cross_entropy\": %.6f, "
-               "\"perplexity\": %.6f, \"seconds\": %.3f}\n", data, (long long)d.n, (long long)counted, T, ce, exp(ce), dt);
+    if (json) {
+        sm_json_buf j;
+        sm_json_buf_init(&j);
+        sm_json_buf_puts(&j, "{\"file\": ");
+        sm_json_buf_string(&j, data, strlen(data));
+        sm_json_buf_printf(&j, ", \"tokens\": %lld, \"predicted\": %lld, \"window\": %d, \"cross_entropy\": %.6f, "
+                           "\"perplexity\": %.6f, \"seconds\": %.3f}", (long long)d.n, (long long)counted, T, ce,
+                           exp(ce), dt);
+        puts(j.data ? j.data : "{}");
+        sm_json_buf_free(&j);
+    }
     else
         printf("%s: %lld tokens, %lld predicted in windows of %d: cross-entropy %.4f nats/token, perplexity %.3f "
                "(%.1f s)\n", data, (long long)d.n, (long long)counted, T, ce, exp(ce), dt);

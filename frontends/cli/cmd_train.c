@@ -1,6 +1,7 @@
 /* cmd_train.c — `smallmind train`: train a model on a text file with AdamW, with a live progress
  * line, periodic validation, atomic checkpoints every N steps and on Ctrl-C, and bit-identical resume
  * (batches and the learning rate depend only on the seed and the step number). */
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -118,8 +119,12 @@ sm_status sm_train_save(const sm_train_options *o, sm_session *s, const char *pa
     snprintf(adamw, sizeof adamw, "lr=%g min_lr=%g warmup=%lld total=%lld beta1=%g beta2=%g eps=%g wd=%g clip=%g",
              o->adamw.lr, o->adamw.min_lr, (long long)o->adamw.warmup_steps, (long long)o->adamw.total_steps,
              o->adamw.beta1, o->adamw.beta2, o->adamw.eps, o->adamw.weight_decay, o->adamw.grad_clip);
-    sm_st_kv meta[] = {{"model", o->spec.name}, {"batch", B}, {"seq", T}, {"tokenizer", o->tokenizer},
-                       {"step", step}, {"seed", seed}, {"adamw", adamw}};
+    char defines[1024], model[PATH_MAX];
+    sm_model_spec_join_defines(&o->spec, defines, sizeof defines);
+    /* a graph file by its absolute path, so the checkpoint opens from any directory */
+    if (!sm_model_is_file(o->spec.name) || !realpath(o->spec.name, model)) snprintf(model, sizeof model, "%s", o->spec.name);
+    sm_st_kv meta[] = {{"model", model}, {"batch", B}, {"seq", T}, {"tokenizer", o->tokenizer},
+                       {"step", step}, {"seed", seed}, {"adamw", adamw}, {"defines", defines}};
     return sm_checkpoint_save(s->rt, path, SM_SAVE_OPTIMIZER, meta, (int)(sizeof meta / sizeof meta[0]));
 }
 
@@ -133,6 +138,7 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     int rc = 1;
     long long start_step = 0;
     memset(res, 0, sizeof *res);
+    res->val_loss = NAN;
 
     if (sm_cli_tokenizer_open(o->tokenizer, &tok) || sm_cli_read_tokens(o->data, tok, false, &ids, &n_ids)) {
         sm_cli_fail(cmd, "%s", sm_last_error());
@@ -244,6 +250,13 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     }
     res->steps = step - start_step;
     res->seconds = omp_get_wtime() - t0;
+    if (have_val && step % o->val_every != 0 && res->steps > 0) {   /* the final model's validation loss */
+        if (validate(&tr, &ev, &d, B, T, o->val_batches, &res->val_loss)) {
+            sm_cli_fail(cmd, "validation: %s", sm_last_error());
+            goto out;
+        }
+        printf("%sstep %lld: validation loss %.4f\n", tty ? "\r\033[K" : "", step, res->val_loss);
+    }
     if (interrupted) printf("\ninterrupted: step %lld finished\n", step);
     if (o->save) {
         if (sm_train_save(o, &tr, o->save, step)) {

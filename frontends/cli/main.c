@@ -13,6 +13,8 @@ static const sm_cmd commands[] = {
     {"plan", "dry run: the memory plan of a model (bytes by role, arenas vs lower bound, budget)", sm_cmd_plan},
     {"fit", "the largest context and batch of a model that fit a memory budget, from real plans", sm_cmd_fit},
     {"sysinfo", "this machine: memory, container limit, threads, CPU features, recommended context", sm_cmd_sysinfo},
+    {"check", "check a graph file: parse, instantiate, report the first error with its line", sm_cmd_check},
+    {"print", "print a graph file or template in canonical form (expanded, concrete shapes)", sm_cmd_print},
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

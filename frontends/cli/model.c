@@ -1,9 +1,13 @@
-/* model.c — turning a model name from the command line into a graph: built-in templates here; graph
- * files are loaded by the graph-file frontend. */
+/* model.c — turning a model name from the command line into a graph: a built-in template, or a graph
+ * file (loaded by the graph-file frontend with the -D defines). A file model's tensors are found by
+ * name: inputs "tokens" and "targets", output "logits", and the tensor its `loss` line declares. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../graph/error.h"
+#include "../graph_parse.h"
+#include "../graph_prune.h"
 #include "cli.h"
 
 typedef struct {
@@ -28,6 +32,119 @@ const char *sm_cli_templates_help(void)
         n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s (%s)", i ? ", " : "", templates[i].name,
                               templates[i].about);
     return buf;
+}
+
+static bool is_template(const char *name)
+{
+    for (size_t i = 0; i < sizeof templates / sizeof templates[0]; i++)
+        if (!strcmp(name, templates[i].name)) return true;
+    return false;
+}
+
+bool sm_model_is_file(const char *name)
+{
+    size_t n = strlen(name);
+    if (is_template(name)) return false;
+    return (n > 4 && !strcmp(name + n - 4, ".smg")) || access(name, F_OK) == 0;
+}
+
+bool sm_cli_define(const char *cmd, sm_model_spec *spec, const char *val)
+{
+    int cap = (int)(sizeof spec->defines / sizeof spec->defines[0]);
+    if (!val || !strchr(val, '=')) {
+        fprintf(stderr, "smallmind %s: -D needs KEY=VALUE, got '%s'\n", cmd, val ? val : "(nothing)");
+        return false;
+    }
+    if (spec->n_defines == cap) {
+        fprintf(stderr, "smallmind %s: at most %d -D defines\n", cmd, cap);
+        return false;
+    }
+    spec->defines[spec->n_defines++] = val;
+    return true;
+}
+
+void sm_model_spec_join_defines(const sm_model_spec *spec, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < spec->n_defines && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? " " : "", spec->defines[i]);
+}
+
+void sm_model_spec_split_defines(sm_model_spec *spec, char *joined)
+{
+    int cap = (int)(sizeof spec->defines / sizeof spec->defines[0]);
+    spec->n_defines = 0;
+    for (char *save = NULL, *d = strtok_r(joined, " ", &save); d && spec->n_defines < cap; d = strtok_r(NULL, " ", &save))
+        spec->defines[spec->n_defines++] = d;
+}
+
+static sm_tensor find_opt(const sm_graph *g, const char *name)
+{
+    sm_tensor t = SM_NO_TENSOR;
+    if (sm_graph_find(g, name, &t)) sm_error_clear();
+    return t;
+}
+
+/* Inference (generate, eval's sampling, plan --infer): only what the logits depend on, so no targets
+ * to feed and no loss to compute. The weights keep their names, so a checkpoint of the training model
+ * loads into it. */
+static sm_status to_inference(const char *name, sm_model *m)
+{
+    sm_tensor logits = find_opt(m->g, "logits");
+    if (logits == SM_NO_TENSOR)
+        return sm_error(SM_ERR_INVALID_ARG, "%s has no tensor 'logits' to run for inference (name the model's "
+                        "output logits)", name);
+    sm_graph *h;
+    sm_status s = sm_graph_extract(m->g, &logits, 1, &h);
+    if (s) return s;
+    sm_graph_free(m->g);
+    m->g = h;
+    return SM_OK;
+}
+
+/* -B/-T set the file's parameters B and T, which the file must then declare. */
+static sm_status load_file(const sm_model_spec *spec, sm_model *m)
+{
+    char bdef[32], tdef[32];
+    const char *soft[2];
+    int n_soft = 0;
+    if (spec->batch) snprintf(bdef, sizeof bdef, "B=%d", spec->batch), soft[n_soft++] = bdef;
+    if (spec->seq) snprintf(tdef, sizeof tdef, "T=%d", spec->seq), soft[n_soft++] = tdef;
+    sm_graph_load_opts o = {.defines = spec->defines, .n_defines = spec->n_defines, .soft_defines = soft,
+                            .n_soft_defines = n_soft};
+    sm_graph_params params;
+    sm_status s = sm_graph_load_file_ex(spec->name, &o, &m->g, &params);
+    if (s) return s;
+    int64_t v, dummy;
+    if (spec->batch && !sm_graph_params_int(&params, "B", &dummy))
+        s = sm_error(SM_ERR_INVALID_ARG, "%s declares no parameter B for -B to set", spec->name);
+    if (!s && spec->seq && !sm_graph_params_int(&params, "T", &dummy))
+        s = sm_error(SM_ERR_INVALID_ARG, "%s declares no parameter T for -T to set", spec->name);
+    if (!s && spec->inference) s = to_inference(spec->name, m);
+    if (s) { /* before the lookups below, which clear the message when a name is missing */
+        sm_graph_params_free(&params);
+        return s;
+    }
+    m->io.tokens = find_opt(m->g, "tokens");
+    m->io.targets = find_opt(m->g, "targets");
+    m->io.logits = find_opt(m->g, "logits");
+    m->io.loss = sm_graph_loss(m->g);
+    int nd;
+    int64_t shape[SM_MAX_DIMS];
+    if (m->io.tokens != SM_NO_TENSOR && !sm_tensor_info(m->g, m->io.tokens, NULL, NULL, NULL, &nd, shape) &&
+        nd == 2) {
+        m->gpt.batch = (int)shape[0];
+        m->gpt.seq = (int)shape[1];
+    }
+    if (m->io.logits != SM_NO_TENSOR && !sm_tensor_info(m->g, m->io.logits, NULL, NULL, NULL, &nd, shape))
+        m->gpt.vocab = (int)shape[nd - 1];
+    m->gpt.n_layer = sm_graph_params_int(&params, "L", &v) ? (int)v : 0;
+    m->gpt.n_head = sm_graph_params_int(&params, "H", &v) ? (int)v : 0;
+    m->gpt.n_embd = sm_graph_params_int(&params, "C", &v) ? (int)v : 0;
+    m->gpt.context = m->gpt.seq;
+    sm_graph_params_free(&params);
+    return SM_OK;
 }
 
 /* The training graph: the forward, its backward, and one AdamW step. */
@@ -63,7 +180,12 @@ static sm_status build_template(const sm_model_spec *spec, sm_model *m)
 sm_status sm_model_load(const sm_model_spec *spec, sm_model *m)
 {
     memset(m, 0, sizeof *m);
-    sm_status s = build_template(spec, m);
+    m->io = (sm_gpt_tensors){SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR};
+    sm_status s;
+    if (sm_model_is_file(spec->name)) s = load_file(spec, m);
+    else if (spec->n_defines)
+        s = sm_error(SM_ERR_INVALID_ARG, "-D defines are for graph files; '%s' is a template", spec->name);
+    else s = build_template(spec, m);
     if (!s && spec->training) s = add_training(spec, m);
     if (s) sm_model_free(m);
     return s;

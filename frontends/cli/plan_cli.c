@@ -11,6 +11,7 @@ const char *sm_plan_cli_help(void)
            "                     output (default)\n"
            "  --train            plan the training graph (forward, backward, AdamW)\n"
            "  -B N, -T N         batch size and sequence length (default: the model's)\n"
+           "  -D KEY=VALUE       set a parameter of a graph-file model (repeatable)\n"
            "  --threads N        threads the workspace is sized for (default: OpenMP's, here %d)\n"
            "  --strategy S       naive (no reuse, the baseline) or packed (default)\n"
            "  --budget BYTES     a memory budget: 123456, 512M, 8G (=GiB), 8GB (=10^9), or auto\n"
@@ -45,6 +46,11 @@ int sm_plan_cli_option(const char *cmd, sm_plan_cli *o, int argc, char **argv, i
         if (!sm_cli_int(cmd, a, val, 1, 1 << 24, &v)) return -1;
         o->spec.seq = (int)v;
         ++*i;
+    } else if (!strcmp(a, "-D")) {
+        if (!sm_cli_define(cmd, &o->spec, val)) return -1;
+        ++*i;
+    } else if (!strncmp(a, "-D", 2) && a[2]) {
+        if (!sm_cli_define(cmd, &o->spec, a + 2)) return -1;
     } else if (!strcmp(a, "--threads")) {
         if (!sm_cli_int(cmd, a, val, 1, 4096, &v)) return -1;
         o->po.n_threads = (int)v;

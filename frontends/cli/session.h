@@ -23,13 +23,4 @@ typedef struct sm_session {
 sm_status sm_session_open(sm_session *s, const sm_model_spec *spec, const sm_adamw_config *adamw, int threads);
 void sm_session_close(sm_session *s);
 
-/* The checkpoint metadata every command reads back: model name, B, T, tokenizer, next step, seed. */
-typedef struct sm_run_facts {
-    char model[256];
-    int batch, seq;
-    char tokenizer[512];
-    long long step, seed;
-    char defines[512];   /* graph-file -D overrides, space separated */
-} sm_run_facts;
-
 #endif

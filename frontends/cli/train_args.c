@@ -50,7 +50,7 @@ static bool num(const char *cmd, const char *opt, const char *val, double lo, do
  * there is one resume per process). */
 static int from_checkpoint(const char *cmd, sm_train_options *o)
 {
-    static char model[512], tokenizer[1024];
+    static char model[512], tokenizer[1024], defines[1024];
     sm_st_file *f;
     if (sm_st_open(o->resume, &f)) return sm_cli_fail(cmd, "%s", sm_last_error());
     const char *m = sm_st_metadata_get(f, "model"), *b = sm_st_metadata_get(f, "batch"),
@@ -68,6 +68,8 @@ static int from_checkpoint(const char *cmd, sm_train_options *o)
     o->spec.seq = atoi(t);
     o->tokenizer = tokenizer;
     o->seed = atoll(s);
+    snprintf(defines, sizeof defines, "%s", sm_st_metadata_get(f, "defines") ? sm_st_metadata_get(f, "defines") : "");
+    sm_model_spec_split_defines(&o->spec, defines);
     const char *a = sm_st_metadata_get(f, "adamw");
     sm_adamw_config c = o->adamw;
     long long warm, total;
@@ -115,8 +117,7 @@ int sm_train_parse(const char *cmd, int argc, char **argv, sm_train_options *o)
         STR("--save", o->save)
         STR("--resume", o->resume)
         else if (!strcmp(a, "-D")) {
-            if (!val || o->spec.n_defines == 32) { fprintf(stderr, "smallmind %s: -D needs KEY=VALUE (at most 32)\n", cmd); return 2; }
-            o->spec.defines[o->spec.n_defines++] = val;
+            if (!sm_cli_define(cmd, &o->spec, val)) return 2;
             i++;
         }
         else if (a[0] == '-') { fprintf(stderr, "smallmind %s: unknown option '%s' (see --help)\n", cmd, a); return 2; }

@@ -1,0 +1,292 @@
+/* graph_print.c — the canonical printer: any graph (built by the C API or loaded) as a graph file
+ * with no parameters, no repeats and concrete shapes, one tensor per line in tensor-id order, so that
+ * loading it gives back the same tensors with the same ids. Its XXH3 hash is the graph's identity.
+ * Saving writes it atomically with a checksum line. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "../graph/error.h"
+#include "../graph/graph.h"
+#include "graph_print.h"
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} sbuf;
+
+static void put(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(sbuf *b, const char *fmt, ...)
+{
+    for (int tries = 0; !b->oom && tries < 2; tries++) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            b->oom = true;
+            return;
+        }
+        if (b->p && b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap <= b->n + (size_t)k) cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+}
+
+static bool bare_ok(const char *s)
+{
+    bool alpha0 = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_';
+    if (!alpha0) return false;
+    for (const char *p = s + 1; *p; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+                  (*p == '.' && p[1] != '.');
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/* A name as the lexer reads it back: bare where it can be, else quoted with escapes. */
+static void put_name(sbuf *b, const char *s)
+{
+    if (bare_ok(s)) {
+        put(b, "%s", s);
+        return;
+    }
+    put(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') put(b, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f) put(b, "\\x%02x", *p);
+        else put(b, "%c", *p);
+    }
+    put(b, "\"");
+}
+
+static void put_type(sbuf *b, const sm_tensor_rec *r)
+{
+    put(b, "%s[", sm_dtype_name(r->dtype));
+    for (int i = 0; i < r->ndim; i++) put(b, i ? ", %lld" : "%lld", (long long)r->ne[i]);
+    put(b, "]");
+}
+
+static void put_int(sbuf *b, int64_t v)
+{
+    if (v == INT64_MIN) put(b, "(-9223372036854775807 - 1)");
+    else put(b, "%lld", (long long)v);
+}
+
+/* The shortest decimal that reads back (as the loader reads it: strtod, then to float) to the same
+ * float, always with a '.' or an exponent so it reads back as a float. */
+static void put_float(sbuf *b, float f)
+{
+    if (isnan(f)) {
+        put(b, "nan");
+        return;
+    }
+    if (isinf(f)) {
+        put(b, f < 0 ? "-inf" : "inf");
+        return;
+    }
+    char buf[48];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+        float back = (float)strtod(buf, NULL);
+        if (back == f && signbit(back) == signbit(f)) break;
+    }
+    put(b, "%s%s", buf, strpbrk(buf, ".e") ? "" : ".0");
+}
+
+static bool is_dtype_attr(const char *name) { return !strcmp(name, "dtype") || !strcmp(name, "to"); }
+
+static void put_attrs(sbuf *b, const sm_node *n, bool first)
+{
+    for (int k = 0; k < SM_MAX_IATTRS; k++) {
+        const char *nm = sm_op_iattr_name(n->op, k);
+        if (!nm) continue;
+        put(b, "%s%s=", first ? "" : ", ", nm);
+        first = false;
+        int64_t v = n->attrs.i[k];
+        if (is_dtype_attr(nm) && v >= 0 && v < SM_DTYPE_COUNT) put(b, "%s", sm_dtype_name((sm_dtype)v));
+        else put_int(b, v);
+    }
+    for (int k = 0; k < SM_MAX_FATTRS; k++) {
+        const char *nm = sm_op_fattr_name(n->op, k);
+        if (!nm) continue;
+        put(b, "%s%s=", first ? "" : ", ", nm);
+        first = false;
+        put_float(b, n->attrs.f[k]);
+    }
+}
+
+static sm_status put_leaf(sbuf *b, const sm_tensor_rec *r)
+{
+    static const char *const inits[] = {"zeros", "ones", "normal"};
+    const char *kw = r->role == SM_ROLE_INPUT ? "input" : r->role == SM_ROLE_PARAM ? "weight" : "tensor";
+    put(b, "%s ", kw);
+    put_name(b, r->name);
+    put(b, ": ");
+    put_type(b, r);
+    if (r->role == SM_ROLE_PARAM) {
+        if ((unsigned)r->init > SM_INIT_NORMAL)
+            return sm_error(SM_ERR_INVALID_ARG, "printing the graph: parameter '%s' has unknown init %d", r->name,
+                            (int)r->init);
+        put(b, " init=%s", inits[r->init]);
+        if (r->init == SM_INIT_NORMAL) {
+            put(b, "(");
+            put_float(b, r->init_std);
+            put(b, ")");
+        }
+        if (r->trainable != (r->dtype != SM_I32)) put(b, " trainable=%s", r->trainable ? "true" : "false");
+    } else if (r->role != SM_ROLE_INPUT) {
+        put(b, " role=%s", sm_role_name(r->role));
+    }
+    put(b, "\n");
+    return SM_OK;
+}
+
+static sm_status put_node(sbuf *b, const sm_graph *g, sm_tensor t)
+{
+    const sm_tensor_rec *r = &g->t[t];
+    if (r->node >= g->n_nodes || g->nodes[r->node].out != t)
+        return sm_error(SM_ERR_INTERNAL, "printing the graph: tensor '%s' and its node disagree", r->name);
+    const sm_node *n = &g->nodes[r->node];
+    put_name(b, r->name);
+    put(b, ": ");
+    put_type(b, r);
+    put(b, " = %s(", sm_op_name(n->op));
+    for (int i = 0; i < n->n_in; i++) {
+        if (!sm_graph_valid(g, n->in[i]) || n->in[i] >= t)
+            return sm_error(SM_ERR_UNSUPPORTED,
+                            "printing the graph: node '%s' reads a tensor made after it; the canonical form "
+                            "lists tensors in the order they were made",
+                            r->name);
+        if (i) put(b, ", ");
+        put_name(b, g->t[n->in[i]].name);
+    }
+    put_attrs(b, n, n->n_in == 0);
+    put(b, ")");
+    /* the loader makes a value an activation, and marking it as an output makes it an output; any
+     * other role is written out */
+    sm_role expect = r->is_output ? SM_ROLE_OUTPUT : SM_ROLE_ACTIVATION;
+    if (r->role != expect) put(b, " role=%s", sm_role_name(r->role));
+    put(b, "\n");
+    return SM_OK;
+}
+
+sm_status sm_graph_print(const sm_graph *g, char **out_text)
+{
+    if (!g || !out_text) return sm_error(SM_ERR_INVALID_ARG, "sm_graph_print: NULL argument");
+    *out_text = NULL;
+    sbuf b = {0};
+    sm_status s = SM_OK;
+    put(&b, "smallmind-graph 1\n");
+    for (sm_tensor t = 0; !s && t < g->n_t; t++) {
+        const sm_tensor_rec *r = &g->t[t];
+        if ((unsigned)r->dtype >= SM_DTYPE_COUNT || (unsigned)r->role >= SM_ROLE_COUNT)
+            s = sm_error(SM_ERR_INTERNAL, "printing the graph: tensor '%s' has a bad dtype or role", r->name);
+        else s = r->node < 0 ? put_leaf(&b, r) : put_node(&b, g, t);
+    }
+    for (sm_tensor t = 0; !s && t < g->n_t; t++)
+        if (g->t[t].is_output && t != g->loss) {
+            put(&b, "output ");
+            put_name(&b, g->t[t].name);
+            put(&b, "\n");
+        }
+    if (!s && sm_graph_valid(g, g->loss)) {
+        put(&b, "loss ");
+        put_name(&b, g->t[g->loss].name);
+        put(&b, "\n");
+    }
+    for (sm_tensor t = 0; !s && t < g->n_t; t++)
+        if (sm_graph_valid(g, g->t[t].grad)) {
+            put(&b, "grad ");
+            put_name(&b, g->t[t].name);
+            put(&b, " = ");
+            put_name(&b, g->t[g->t[t].grad].name);
+            put(&b, "\n");
+        }
+    if (!s && b.oom) s = sm_error(SM_ERR_NOMEM, "printing the graph: out of memory");
+    if (s) {
+        free(b.p);
+        return s;
+    }
+    *out_text = b.p;
+    return SM_OK;
+}
+
+uint64_t sm_graph_identity(const sm_graph *g)
+{
+    char *text;
+    if (sm_graph_print(g, &text)) return 0;
+    uint64_t h = XXH3_64bits(text, strlen(text));
+    free(text);
+    return h;
+}
+
+/* ---- atomic save ---- */
+
+static sm_status write_all(int fd, const char *p, size_t n, const char *path)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0) return sm_error(SM_ERR_IO, "writing '%s' failed", path);
+        p += k;
+        n -= (size_t)k;
+    }
+    return SM_OK;
+}
+
+/* temp file in the same directory, write, fsync, rename over the target, fsync the directory */
+sm_status sm_graph_save_file(const sm_graph *g, const char *path)
+{
+    if (!g || !path || !*path) return sm_error(SM_ERR_INVALID_ARG, "sm_graph_save_file: NULL argument");
+    char *text;
+    sm_status s = sm_graph_print(g, &text);
+    if (s) return s;
+    size_t len = strlen(text), plen = strlen(path);
+    char line[64], *tmp = malloc(plen + 16);
+    snprintf(line, sizeof line, "%s%016" PRIx64 "\n", SM_GRAPH_CHECKSUM_TAG, XXH3_64bits(text, len));
+    if (!tmp) {
+        free(text);
+        return sm_error(SM_ERR_NOMEM, "saving '%s': out of memory", path);
+    }
+    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) s = sm_error(SM_ERR_IO, "cannot create a temporary file next to '%s'", path);
+    if (!s) s = write_all(fd, text, len, tmp);
+    if (!s) s = write_all(fd, line, strlen(line), tmp);
+    if (!s && fsync(fd)) s = sm_error(SM_ERR_IO, "fsync of '%s' failed", tmp);
+    if (fd >= 0 && close(fd) && !s) s = sm_error(SM_ERR_IO, "closing '%s' failed", tmp);
+    if (!s && rename(tmp, path)) s = sm_error(SM_ERR_IO, "cannot rename '%s' to '%s'", tmp, path);
+    if (s && fd >= 0) unlink(tmp);
+    if (!s) {
+        /* the rename is durable once the directory is synced */
+        char *slash = strrchr(tmp, '/');
+        if (slash) slash[slash == tmp ? 1 : 0] = '\0';
+        int dfd = open(slash ? tmp : ".", O_RDONLY);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    free(tmp);
+    free(text);
+    return s;
+}
