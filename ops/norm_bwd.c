@@ -12,7 +12,6 @@
  * are split instead and each column sums its rows in order. Sums run in double, in 16 lanes (an
  * order fixed by C alone) so they vectorise. */
 #include <math.h>
-#include <string.h>
 
 #include <omp.h>
 
@@ -187,50 +186,13 @@ static void bwd_x_reference(const sm_kernel_args *k)
     }
 }
 
-/* dw sums over rows, so the columns are split: a thread takes a chunk of up to MAX_CHUNK columns
- * and reads it in groups of ROWS rows; within a group each BLOCK of columns keeps its sums in
- * registers over the ROWS rows, and the chunk is read row after row, a stream the hardware
- * prefetchers follow (as sum_to in broadcast.c does). Any split gives the same result: a column is
- * always summed in row order. */
-#define BLOCK 64
-#define ROWS 16
-#define MAX_CHUNK 1024
-
-/* acc[0..BLOCK) += Σ over rows [0, nr) of gy·xhat for columns [0, BLOCK) (row stride C). Not inlined:
- * alone, gcc keeps the sums in registers. */
-static __attribute__((noinline)) void bwd_w_block(const float *x, const float *gy, const float *st, int64_t nr,
-                                                  int64_t C, double *acc)
+/* Columns per task: wide enough that each row's slice is a long contiguous read, narrow enough that
+ * every thread gets some. Any split gives the same result: a column is always summed in row order. */
+static int64_t col_chunk(int64_t C)
 {
-    double a[BLOCK];
-    memcpy(a, acc, sizeof a);
-    for (int64_t r = 0; r < nr; r++) {
-        const float mean = st[2 * r], rstd = st[2 * r + 1];
-        for (int j = 0; j < BLOCK; j++) a[j] += gy[r * C + j] * ((x[r * C + j] - mean) * rstd);
-    }
-    memcpy(acc, a, sizeof a);
-}
-
-/* The same for the last w < BLOCK columns. */
-static void bwd_w_tail(const float *x, const float *gy, const float *st, int64_t nr, int64_t C, int64_t w,
-                       double *acc)
-{
-    for (int64_t r = 0; r < nr; r++) {
-        const float mean = st[2 * r], rstd = st[2 * r + 1];
-        for (int64_t j = 0; j < w; j++) acc[j] += gy[r * C + j] * ((x[r * C + j] - mean) * rstd);
-    }
-}
-
-/* dw[0..w) for columns [0, w) of x and gy [R, C], w <= MAX_CHUNK. */
-static void bwd_w_chunk(const float *x, const float *gy, const float *st, int64_t R, int64_t C, int64_t w, float *dw)
-{
-    double acc[MAX_CHUNK] = {0};
-    for (int64_t r0 = 0; r0 < R; r0 += ROWS) {
-        const int64_t nr = R - r0 < ROWS ? R - r0 : ROWS;
-        int64_t j0 = 0;
-        for (; j0 + BLOCK <= w; j0 += BLOCK) bwd_w_block(x + r0 * C + j0, gy + r0 * C + j0, st + 2 * r0, nr, C, acc + j0);
-        if (j0 < w) bwd_w_tail(x + r0 * C + j0, gy + r0 * C + j0, st + 2 * r0, nr, C, w - j0, acc + j0);
-    }
-    for (int64_t j = 0; j < w; j++) dw[j] = (float)acc[j];
+    int64_t n = omp_get_num_threads(), w = (C + n - 1) / n;
+    w = (w + 15) / 16 * 16;
+    return w < 16 ? 16 : w > 512 ? 512 : w;
 }
 
 /* x [R,C], gy [R,C], stats [R,2] -> dw [C] */
@@ -238,14 +200,18 @@ static void bwd_w_forward(const sm_kernel_args *k)
 {
     const float *x = k->x[0], *gy = k->x[1], *st = k->x[2];
     float *dw = k->y;
-    const int64_t C = k->out->ne[0], R = sm_rec_numel(k->in[0]) / C, nthr = omp_get_num_threads();
-    /* a multiple of the thread count of equal chunks, each at most MAX_CHUNK wide, in whole blocks */
-    const int64_t n = nthr * ((C + nthr * MAX_CHUNK - 1) / (nthr * MAX_CHUNK));
-    const int64_t W = ((C + n - 1) / n + BLOCK - 1) / BLOCK * BLOCK, tasks = (C + W - 1) / W;
+    int64_t C = k->out->ne[0], R = sm_rec_numel(k->in[0]) / C, W = col_chunk(C), tasks = (C + W - 1) / W;
+    double *acc = (double *)((char *)k->work + (size_t)omp_get_thread_num() * k->work_bytes);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
-        const int64_t j0 = t * W;
-        bwd_w_chunk(x + j0, gy + j0, st, R, C, C - j0 < W ? C - j0 : W, dw + j0);
+        int64_t j0 = t * W, n = C - j0 < W ? C - j0 : W;
+        for (int64_t j = 0; j < n; j++) acc[j] = 0;
+        for (int64_t r = 0; r < R; r++) {
+            float mean = st[2 * r], rstd = st[2 * r + 1];
+            const float *xr = x + r * C + j0, *gr = gy + r * C + j0;
+            for (int64_t j = 0; j < n; j++) acc[j] += gr[j] * ((xr[j] - mean) * rstd);
+        }
+        for (int64_t j = 0; j < n; j++) dw[j0 + j] = (float)acc[j];
     }
 }
 
@@ -258,6 +224,12 @@ static void bwd_w_reference(const sm_kernel_args *k)
         for (int64_t r = 0; r < R; r++) acc += (double)gy[r * C + j] * (((double)x[r * C + j] - st[2 * r]) * st[2 * r + 1]);
         ((float *)k->y)[j] = (float)acc;
     }
+}
+
+static size_t work_bwd_w(const sm_graph *g, const sm_node *n)
+{
+    (void)g, (void)n;
+    return 512 * sizeof(double);
 }
 
 static double flops_in0(const sm_graph *g, const sm_node *n, double per)
@@ -281,7 +253,7 @@ const sm_op_def sm_op_norm_bwd_x = {
 
 const sm_op_def sm_op_norm_bwd_w = {
     .name = "norm_bwd_w", .min_in = 3, .max_in = 3, .iattr = {"rms"}, .shape = shape_bwd_w,
-    .flops = flops_bwd_w, .forward = bwd_w_forward, .reference = bwd_w_reference,
+    .flops = flops_bwd_w, .workspace = work_bwd_w, .forward = bwd_w_forward, .reference = bwd_w_reference,
 };
 
 /* ---- rules ---- */
