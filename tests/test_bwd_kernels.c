@@ -216,6 +216,22 @@ Test(bwd_kernels, norms)
     }
 }
 
+/* norm_bwd_w over wide rows (200 columns: one chunk per thread; 2100: several chunks of at most
+ * 512 columns each) and 37 rows. The stats need not match x here: dw uses them as given. */
+Test(bwd_kernels, norm_bwd_w_wide)
+{
+    int64_t cols[] = {200, 2100};
+    for (int i = 0; i < 2; i++) {
+        float *s = malloc(37 * 2 * sizeof *s);
+        for (int r = 0; r < 37; r++) s[2 * r] = rnd(), s[2 * r + 1] = 0.5f + 0.25f * rnd();
+        sm_attrs a = sm_op_default_attrs(SM_OP_NORM_BWD_W);
+        inputs bw = shapes(3, SM_F32, 2, D(37), cols[i], SM_F32, 2, D(37), cols[i], SM_F32, 2, D(37), D(2));
+        bw.f32[2] = s;
+        cr_expect_lt(run_node(SM_OP_NORM_BWD_W, &bw, &a), 1e-6, "cols %lld", (long long)cols[i]);
+        free(s);
+    }
+}
+
 Test(bwd_kernels, activations)
 {
     inputs in = shapes(2, SM_F32, 1, D(4096 * 2 + 5), SM_F32, 1, D(4096 * 2 + 5));
