@@ -8,7 +8,7 @@
 #include <omp.h>
 
 #include "../../graph/rng.h"
-#include "cli.h"
+#include "session.h"
 
 static void help(void)
 {
@@ -35,21 +35,18 @@ static int run_forward(const char *cmd, int argc, char **argv)
         else if (a[0] == '-') { fprintf(stderr, "smallmind %s: unknown option '%s' (see --help)\n", cmd, a); return 2; }
         else spec.name = a;
     }
-    sm_model m;
-    sm_plan *plan = NULL;
-    sm_runtime *rt = NULL;
-    sm_plan_options po;
-    sm_plan_options_default(&po);
-    po.n_threads = (int)threads;
-    if (sm_model_load(&spec, &m)) return sm_cli_fail(cmd, "%s", sm_last_error());
+    sm_session se;
+    if (sm_session_open(&se, &spec, NULL, (int)threads)) return sm_cli_fail(cmd, "%s", sm_last_error());
+    const sm_model m = se.m;
+    sm_plan *plan = se.plan;
+    sm_runtime *rt = se.rt;
     int rc = 1;
     if (m.io.loss == SM_NO_TENSOR) { sm_cli_fail(cmd, "model '%s' has no loss to report", spec.name); goto out; }
     if (m.io.tokens == SM_NO_TENSOR || m.gpt.batch < 1 || m.gpt.vocab < 1) {
         sm_cli_fail(cmd, "model '%s' needs an input 'tokens' [B, T] and an output 'logits' [..., V]", spec.name);
         goto out;
     }
-    if (sm_plan_create(m.g, &po, &plan) || sm_runtime_create(m.g, plan, &rt) ||
-        sm_runtime_init_params(rt, (uint64_t)seed)) {
+    if (sm_runtime_init_params(rt, (uint64_t)seed)) {
         sm_cli_fail(cmd, "%s", sm_last_error());
         goto out;
     }
@@ -78,9 +75,7 @@ static int run_forward(const char *cmd, int argc, char **argv)
     free(tok);
     rc = 0;
 out:
-    sm_runtime_free(rt);
-    sm_plan_free(plan);
-    sm_model_free(&m);
+    sm_session_close(&se);
     return rc;
 }
 

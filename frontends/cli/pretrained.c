@@ -82,11 +82,7 @@ static sm_status open_gpt2(const sm_pretrained_options *o, sm_session *s, sm_tok
     s->m.gpt = c;
     st = sm_graph_create(&s->m.g);
     if (!st) st = sm_gpt_build(s->m.g, &c, &s->m.io);
-    sm_plan_options po;
-    sm_plan_options_default(&po);
-    po.n_threads = o->threads;
-    if (!st) st = sm_plan_create(s->m.g, &po, &s->plan);
-    if (!st) st = sm_runtime_create(s->m.g, s->plan, &s->rt);
+    if (!st) st = sm_session_start(s, o->threads);
     if (!st) st = load_gpt2(s, &w, o->gpt2);
     sm_gpt2_weights_free(&w);
     if (!st) {

@@ -21,6 +21,8 @@ typedef struct sm_session {
 /* Builds spec's model (training: with backward and AdamW), plans it for `threads` and creates its
  * runtime. */
 sm_status sm_session_open(sm_session *s, const sm_model_spec *spec, const sm_adamw_config *adamw, int threads);
+/* Plans s->m (already built) for `threads` and creates its runtime; closes s on failure. */
+sm_status sm_session_start(sm_session *s, int threads);
 void sm_session_close(sm_session *s);
 
 #endif
