@@ -18,22 +18,14 @@ static bool ends_with(const char *s, const char *suffix)
 
 static sm_status open_checkpoint(const sm_pretrained_options *o, sm_session *s, sm_tokenizer **tok)
 {
-    static char model[512], tokenizer[1024], defines[1024];
-    sm_st_file *f;
-    sm_status st = sm_st_open(o->checkpoint, &f);
+    static sm_run_facts rf;   /* the spec points into it */
+    sm_status st = sm_run_facts_read(o->checkpoint, &rf);
     if (st) return st;
-    const char *m = sm_st_metadata_get(f, "model"), *t = sm_st_metadata_get(f, "seq"),
-               *k = sm_st_metadata_get(f, "tokenizer");
-    snprintf(model, sizeof model, "%s", m ? m : "");
-    snprintf(tokenizer, sizeof tokenizer, "%s", k ? k : "byte");
-    int seq = t ? atoi(t) : 0;
-    snprintf(defines, sizeof defines, "%s", sm_st_metadata_get(f, "defines") ? sm_st_metadata_get(f, "defines") : "");
-    sm_st_close(f);
-    if (!m) return sm_error(SM_ERR_FORMAT, "%s: no 'model' in its metadata: give a checkpoint written by "
-                            "`smallmind train --save`, or GPT-2 weights with --gpt2", o->checkpoint);
-    sm_model_spec spec = {.name = model, .batch = o->batch, .seq = o->seq ? o->seq : seq, .inference = o->inference};
-    sm_model_spec_split_defines(&spec, defines);
-    st = sm_cli_tokenizer_open(o->tokenizer ? o->tokenizer : tokenizer, tok);
+    if (!rf.model[0]) return sm_error(SM_ERR_FORMAT, "%s: no 'model' in its metadata: give a checkpoint written by "
+                                      "`smallmind train --save`, or GPT-2 weights with --gpt2", o->checkpoint);
+    sm_model_spec spec = {.name = rf.model, .batch = o->batch, .seq = o->seq ? o->seq : rf.seq, .inference = o->inference};
+    sm_model_spec_split_defines(&spec, rf.defines);
+    st = sm_cli_tokenizer_open(o->tokenizer ? o->tokenizer : rf.tokenizer, tok);
     if (!st) st = sm_session_open(s, &spec, NULL, o->threads);
     if (!st) st = sm_checkpoint_load(s->rt, o->checkpoint, 0, NULL);
     return st;

@@ -6,6 +6,7 @@
 
 #include "../../graph/error.h"
 #include "../../memory/atomic_file.h"
+#include "../safetensors.h"
 #include "session.h"
 
 sm_status sm_cli_tokenizer_open(const char *spec, sm_tokenizer **out)
@@ -106,4 +107,27 @@ void sm_session_close(sm_session *s)
     sm_plan_free(s->plan);
     sm_model_free(&s->m);
     memset(s, 0, sizeof *s);
+}
+
+sm_status sm_run_facts_read(const char *path, sm_run_facts *rf)
+{
+    sm_st_file *f;
+    sm_status st = sm_st_open(path, &f);
+    if (st) return st;
+    const char *m = sm_st_metadata_get(f, "model"), *b = sm_st_metadata_get(f, "batch"),
+               *t = sm_st_metadata_get(f, "seq"), *k = sm_st_metadata_get(f, "tokenizer"),
+               *s = sm_st_metadata_get(f, "seed"), *d = sm_st_metadata_get(f, "defines"),
+               *a = sm_st_metadata_get(f, "adamw"), *n = sm_st_metadata_get(f, "step");
+    memset(rf, 0, sizeof *rf);
+    rf->complete = m && b && t && k && s;
+    snprintf(rf->model, sizeof rf->model, "%s", m ? m : "");
+    snprintf(rf->tokenizer, sizeof rf->tokenizer, "%s", k ? k : "byte");
+    snprintf(rf->defines, sizeof rf->defines, "%s", d ? d : "");
+    snprintf(rf->adamw, sizeof rf->adamw, "%s", a ? a : "");
+    rf->batch = b ? atoi(b) : 0;
+    rf->seq = t ? atoi(t) : 0;
+    rf->seed = s ? atoll(s) : 0;
+    rf->step = n ? atoll(n) : 0;
+    sm_st_close(f);
+    return SM_OK;
 }

@@ -25,4 +25,15 @@ sm_status sm_session_open(sm_session *s, const sm_model_spec *spec, const sm_ada
 sm_status sm_session_start(sm_session *s, int threads);
 void sm_session_close(sm_session *s);
 
+/* What a checkpoint written by `smallmind train --save` records about its run (its metadata). */
+typedef struct sm_run_facts {
+    char model[512], tokenizer[1024], defines[1024], adamw[512];
+    int batch, seq;
+    long long seed, step;
+    bool complete;        /* model, batch, seq, tokenizer and seed were all there */
+} sm_run_facts;
+
+/* Reads the facts; missing ones are left empty/0 (tokenizer: "byte"). */
+sm_status sm_run_facts_read(const char *path, sm_run_facts *f);
+
 #endif

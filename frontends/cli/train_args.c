@@ -50,36 +50,25 @@ static bool num(const char *cmd, const char *opt, const char *val, double lo, do
  * there is one resume per process). */
 static int from_checkpoint(const char *cmd, sm_train_options *o)
 {
-    static char model[512], tokenizer[1024], defines[1024];
-    sm_st_file *f;
-    if (sm_st_open(o->resume, &f)) return sm_cli_fail(cmd, "%s", sm_last_error());
-    const char *m = sm_st_metadata_get(f, "model"), *b = sm_st_metadata_get(f, "batch"),
-               *t = sm_st_metadata_get(f, "seq"), *k = sm_st_metadata_get(f, "tokenizer"),
-               *s = sm_st_metadata_get(f, "seed");
-    if (!m || !b || !t || !k || !s) {
-        sm_st_close(f);
+    static sm_run_facts rf;   /* the spec points into it */
+    if (sm_run_facts_read(o->resume, &rf)) return sm_cli_fail(cmd, "%s", sm_last_error());
+    if (!rf.complete)
         return sm_cli_fail(cmd, "%s is not a training checkpoint of smallmind (no model/batch/seq/tokenizer/seed "
                            "metadata): resume needs a file written by `smallmind train --save`", o->resume);
-    }
-    snprintf(model, sizeof model, "%s", m);
-    snprintf(tokenizer, sizeof tokenizer, "%s", k);
-    o->spec.name = model;
-    o->spec.batch = atoi(b);
-    o->spec.seq = atoi(t);
-    o->tokenizer = tokenizer;
-    o->seed = atoll(s);
-    snprintf(defines, sizeof defines, "%s", sm_st_metadata_get(f, "defines") ? sm_st_metadata_get(f, "defines") : "");
-    sm_model_spec_split_defines(&o->spec, defines);
-    const char *a = sm_st_metadata_get(f, "adamw");
+    o->spec.name = rf.model;
+    o->spec.batch = rf.batch;
+    o->spec.seq = rf.seq;
+    o->tokenizer = rf.tokenizer;
+    o->seed = rf.seed;
+    sm_model_spec_split_defines(&o->spec, rf.defines);
     sm_adamw_config c = o->adamw;
     long long warm, total;
-    if (a && sscanf(a, "lr=%g min_lr=%g warmup=%lld total=%lld beta1=%g beta2=%g eps=%g wd=%g clip=%g", &c.lr,
-                    &c.min_lr, &warm, &total, &c.beta1, &c.beta2, &c.eps, &c.weight_decay, &c.grad_clip) == 9) {
+    if (sscanf(rf.adamw, "lr=%g min_lr=%g warmup=%lld total=%lld beta1=%g beta2=%g eps=%g wd=%g clip=%g", &c.lr,
+               &c.min_lr, &warm, &total, &c.beta1, &c.beta2, &c.eps, &c.weight_decay, &c.grad_clip) == 9) {
         c.warmup_steps = warm;
         c.total_steps = total;
         o->adamw = c;
     }
-    sm_st_close(f);
     /* The schedule is the checkpoint's; a new --steps extends (or shortens) its cosine. */
     if (o->steps_given) o->adamw.total_steps = o->steps;
     else o->steps = o->adamw.total_steps;
