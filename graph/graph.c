@@ -195,6 +195,36 @@ sm_status sm_graph_set_loss(sm_graph *g, sm_tensor t)
     return sm_graph_mark_output(g, t);
 }
 
+sm_status sm_graph_checkpoint(sm_graph *g, sm_tensor t)
+{
+    if (!sm_graph_valid(g, t)) return sm_error(SM_ERR_INVALID_ARG, "checkpoint: not a tensor of this graph");
+    if (g->t[t].node < 0)
+        return sm_error(SM_ERR_INVALID_ARG, "checkpoint: '%s' is a %s; only a node's output can be a block boundary",
+                        g->t[t].name, sm_role_name(g->t[t].role));
+    g->t[t].checkpoint = true;
+    return SM_OK;
+}
+
+sm_status sm_graph_clone(const sm_graph *g, sm_graph **out)
+{
+    if (!g || !out) return sm_error(SM_ERR_INVALID_ARG, "sm_graph_clone: NULL argument");
+    sm_graph *c = calloc(1, sizeof *c);
+    if (!c) return sm_error(SM_ERR_NOMEM, "copying a graph: out of memory");
+    *c = *g;
+    c->t = malloc(sizeof *c->t * (size_t)(g->n_t ? g->n_t : 1));
+    c->nodes = malloc(sizeof *c->nodes * (size_t)(g->n_nodes ? g->n_nodes : 1));
+    c->cap_t = g->n_t ? g->n_t : 1;
+    c->cap_nodes = g->n_nodes ? g->n_nodes : 1;
+    if (!c->t || !c->nodes) {
+        sm_graph_free(c);
+        return sm_error(SM_ERR_NOMEM, "copying a graph of %d tensors: out of memory", g->n_t);
+    }
+    memcpy(c->t, g->t, sizeof *c->t * (size_t)g->n_t);
+    memcpy(c->nodes, g->nodes, sizeof *c->nodes * (size_t)g->n_nodes);
+    *out = c;
+    return SM_OK;
+}
+
 sm_status sm_graph_set_trainable(sm_graph *g, sm_tensor p, int trainable)
 {
     if (!sm_graph_valid(g, p) || g->t[p].role != SM_ROLE_PARAM)

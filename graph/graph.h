@@ -20,6 +20,7 @@ typedef struct sm_tensor_rec {
     bool trainable;            /* parameters only: gets a gradient */
     sm_tensor grad;            /* gradient tensor once autodiff has run, else SM_NO_TENSOR */
     bool is_output;            /* kept alive to the end of a run */
+    bool checkpoint;           /* marked by hand as a block boundary (sm_graph_checkpoint) */
 } sm_tensor_rec;
 
 typedef struct sm_node {
@@ -46,6 +47,8 @@ const char *sm_shape_str(const sm_tensor_rec *r, char *buf, size_t cap);
 /* Adds a tensor record; returns its id or SM_NO_TENSOR (with the error set) on failure. */
 sm_status sm_graph_add_tensor(sm_graph *g, const char *name, sm_dtype dtype, sm_role role, int ndim,
                               const int64_t *shape, sm_tensor *out);
+/* A deep copy of g (the plan's lowered graph starts as one). */
+sm_status sm_graph_clone(const sm_graph *g, sm_graph **out);
 /* True if id is a tensor of g. */
 bool sm_graph_valid(const sm_graph *g, sm_tensor t);
 

@@ -44,7 +44,7 @@ uint64_t sm_graph_hash(const sm_graph *g)
         put_u64(st, (uint64_t)r->dtype);
         put_u64(st, (uint64_t)r->role);
         put_u64(st, (uint64_t)(int64_t)r->node);
-        put_u64(st, (uint64_t)r->trainable | (uint64_t)r->is_output << 1);
+        put_u64(st, (uint64_t)r->trainable | (uint64_t)r->is_output << 1 | (uint64_t)r->checkpoint << 2);
         put_u64(st, (uint64_t)(int64_t)r->grad);
     }
     for (int k = 0; k < g->n_nodes; k++) {

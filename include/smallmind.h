@@ -162,6 +162,10 @@ sm_status sm_graph_op(sm_graph *g, sm_op_kind op, const sm_tensor *inputs, int n
 sm_status sm_graph_mark_output(sm_graph *g, sm_tensor t);
 sm_status sm_graph_set_loss(sm_graph *g, sm_tensor t);
 sm_status sm_graph_set_trainable(sm_graph *g, sm_tensor param, int trainable);
+/* Marks the output t of a forward node as a block boundary for recomputation (sm_recompute_policy):
+ * when any tensor of a graph is marked, the marked ones are its boundaries; otherwise the planner
+ * finds them itself. Graph files say `checkpoint NAME`. */
+sm_status sm_graph_checkpoint(sm_graph *g, sm_tensor t);
 
 /* Queries. */
 int sm_graph_tensor_count(const sm_graph *g);
@@ -289,14 +293,70 @@ typedef enum sm_plan_strategy {
     SM_PLAN_PACKED        /* lifetimes + offset assignment: the smallest arenas found */
 } sm_plan_strategy;
 
+/* Recomputation (gradient checkpointing): which forward activations that the backward reads are
+ * kept from the forward, and which are freed after their forward use and recomputed (by clones of
+ * their forward nodes, placed right before their first backward use). Results are bitwise the same
+ * under every policy: a recomputed tensor is the same kernel run on the same inputs.
+ * Block boundaries are the forward tensors after which the rest of the forward needs nothing older
+ * but weights and inputs (in a GPT: the residual stream after each attention and MLP add), or the
+ * tensors marked with sm_graph_checkpoint. */
+typedef enum sm_recompute_kind {
+    SM_RECOMPUTE_NONE = 0,    /* keep everything (no extra FLOPs) */
+    SM_RECOMPUTE_EVERY,       /* keep every K-th boundary (K = every; 1 keeps every boundary), recompute
+                                 the rest */
+    SM_RECOMPUTE_SQRT,        /* EVERY with K = ceil(sqrt(number of boundaries)) (Chen et al. 2016) */
+    SM_RECOMPUTE_SELECTIVE,   /* keep the boundaries and the outputs of costly ops (matmul, attention);
+                                 recompute cheap ones (elementwise, norms, GELU/SiLU, softmax) */
+    SM_RECOMPUTE_BUDGET       /* the least extra FLOPs that fits `budget` bytes (0: the plan options'
+                                 budget, else the machine's `auto` budget) */
+} sm_recompute_kind;
+
+typedef struct sm_recompute_policy {
+    sm_recompute_kind kind;
+    int every;            /* K for SM_RECOMPUTE_EVERY (>= 1) */
+    uint64_t budget;      /* bytes for SM_RECOMPUTE_BUDGET; 0 = auto */
+} sm_recompute_policy;
+
+/* Parses "none", "every:K", "sqrt", "selective", "budget:BYTES" (sm_parse_bytes) or "auto". */
+sm_status sm_recompute_parse(const char *text, sm_recompute_policy *out);
+/* The policy as text ("every:3", "budget:8.00 GiB", "auto") into buf; returns buf. */
+const char *sm_recompute_str(const sm_recompute_policy *r, char *buf, size_t cap);
+
 typedef struct sm_plan_options {
     sm_plan_strategy strategy;
     int n_threads;        /* threads the plan sizes per-thread workspace for; 0 = OpenMP's default */
     uint64_t budget;      /* bytes; 0 = no budget */
+    sm_recompute_policy recompute;   /* default: none */
 } sm_plan_options;
 
 void sm_plan_options_default(sm_plan_options *o);
+/* Plans g: copies it into a plan-owned lowered graph, then runs the passes in this fixed order —
+ * order, recompute, placement, lifetimes, in-place, offsets — each recorded in the plan
+ * (sm_plan_pass_log). Every tensor id of g stays valid in the lowered graph. */
 sm_status sm_plan_create(const sm_graph *g, const sm_plan_options *opts, sm_plan **out);
+/* The lowered graph the plan runs: g's tensors and nodes (same ids) plus what the passes appended
+ * (recompute clones). Owned by the plan. */
+const sm_graph *sm_plan_graph(const sm_plan *p);
+/* What the passes did, one line each, in pass order (NULL past the last). */
+const char *sm_plan_pass_log(const sm_plan *p, int pass);
+
+/* What the recompute pass decided. */
+typedef struct sm_plan_recompute_info {
+    sm_recompute_policy asked;   /* the policy of the options */
+    sm_recompute_kind kind;      /* what was applied: NONE, EVERY or SELECTIVE (BUDGET and SQRT resolve
+                                    to one of these) */
+    int every;                   /* K applied (EVERY) */
+    int n_boundaries;            /* block boundaries found or marked */
+    int n_kept;                  /* boundaries kept */
+    int n_recomputed;            /* tensors recomputed (clones appended) */
+    double extra_flops;          /* FLOPs of the clones, per run */
+    double flops;                /* FLOPs of one run, clones included */
+    uint64_t act_none;           /* activation arena without recompute (0 when not planned: policy none) */
+    uint64_t act;                /* activation arena of this plan */
+} sm_plan_recompute_info;
+sm_status sm_plan_recompute(const sm_plan *p, sm_plan_recompute_info *out);
+/* The source tensor that t recomputes, or SM_NO_TENSOR if t is not a recompute clone. */
+sm_tensor sm_plan_recomputes(const sm_plan *p, sm_tensor t);
 void sm_plan_free(sm_plan *p);
 uint64_t sm_plan_total_bytes(const sm_plan *p);   /* sum of all arena sizes */
 double sm_plan_flops(const sm_plan *p);           /* FLOPs of one run */

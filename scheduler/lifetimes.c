@@ -1,5 +1,5 @@
-/* lifetimes.c — the first half of a plan: the order, each tensor's arena and first/last use, views
- * sharing their source's storage, and in-place reuse. After this, every tensor with storage of its
+/* lifetimes.c — the lifetimes and in-place passes: each tensor's first/last use over the order,
+ * views sharing their source's storage, and in-place reuse. After this, every tensor with storage of its
  * own (a "root") has a span [first, last] covering every tensor that shares its storage; the
  * offset packers only see roots.
  *
@@ -10,22 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <omp.h>
-
 #include "../graph/error.h"
 #include "../ops/op.h"
 #include "plan.h"
-
-sm_arena_id sm_plan_arena_of(sm_role role)
-{
-    switch (role) {
-    case SM_ROLE_PARAM: return SM_ARENA_PARAMS;
-    case SM_ROLE_GRAD: return SM_ARENA_GRADS;
-    case SM_ROLE_OPTIM: return SM_ARENA_OPTIM;
-    case SM_ROLE_KV: return SM_ARENA_KV;
-    default: return SM_ARENA_ACT;
-    }
-}
 
 /* Inputs are written by the caller before a run and outputs read after it, at any time between
  * runs, so both hold their storage for the whole run: an output sharing bytes with an input would
@@ -39,30 +26,16 @@ static sm_tensor root_of(const sm_plan *p, sm_tensor t)
     return t;
 }
 
-sm_status sm_plan_prepare(const sm_graph *g, const sm_plan_options *o, sm_plan *p)
+sm_status sm_plan_lifetimes(const sm_graph *g, sm_plan *p)
 {
-    p->opts = *o;
-    p->n_threads = o->n_threads > 0 ? o->n_threads : omp_get_max_threads();
-    p->n_steps = g->n_nodes;
-    p->n_tensors = g->n_t;
-    p->order = malloc(sizeof *p->order * (size_t)(g->n_nodes ? g->n_nodes : 1));
-    p->t = calloc((size_t)(g->n_t ? g->n_t : 1), sizeof *p->t);
     int *step_of = malloc(sizeof *step_of * (size_t)(g->n_nodes ? g->n_nodes : 1));
-    if (!p->order || !p->t || !step_of) {
-        free(step_of);
-        return sm_error(SM_ERR_NOMEM, "planning: out of memory for %d tensors and %d nodes", g->n_t, g->n_nodes);
-    }
-
-    /* Order: insertion order is topological (a node only names tensors that already exist). */
-    for (int i = 0; i < g->n_nodes; i++) p->order[i] = i;
+    if (!step_of) return sm_error(SM_ERR_NOMEM, "planning: out of memory for %d nodes", g->n_nodes);
     for (int s = 0; s < p->n_steps; s++) step_of[p->order[s]] = s;
 
     int last_step = p->n_steps ? p->n_steps - 1 : 0;
     for (int i = 0; i < g->n_t; i++) {
         const sm_tensor_rec *r = &g->t[i];
         sm_plan_tensor *pt = &p->t[i];
-        pt->arena = sm_plan_arena_of(r->role);
-        pt->bytes = sm_rec_bytes(r);
         pt->alias = SM_NO_TENSOR;
         pt->inplace = false;
         bool spans = sm_plan_role_spans_run(r->role) || r->is_output;
@@ -99,6 +72,10 @@ sm_status sm_plan_prepare(const sm_graph *g, const sm_plan_options *o, sm_plan *
     }
     p->work_per_thread = work;
     p->n_inplace = 0;
+    int n_views = 0;
+    for (int i = 0; i < g->n_t; i++) n_views += p->t[i].alias != SM_NO_TENSOR;
+    sm_plan_log(p, SM_PASS_LIFETIMES, "%d steps, %d tensors (%d views share their source's storage), %.3g FLOPs",
+                p->n_steps, g->n_t, n_views, p->flops);
     return SM_OK;
 }
 
@@ -137,6 +114,7 @@ sm_status sm_plan_inplace(const sm_graph *g, sm_plan *p)
         p->n_inplace++;
     }
     free(pinned);
+    sm_plan_log(p, SM_PASS_INPLACE, "%d outputs take their input's storage", p->n_inplace);
     /* Views of an in-place output were rooted at the output: re-root them at its root. */
     for (int i = 0; i < g->n_t; i++) {
         if (p->t[i].alias == SM_NO_TENSOR) continue;

@@ -306,6 +306,9 @@ void sm_plan_assign_naive(const sm_graph *g, sm_plan *p)
         p->arena[a].chosen = -1;
     }
     sm_plan_bounds(p);
+    char b[SM_BYTES_STR_MAX];
+    sm_plan_log(p, SM_PASS_OFFSETS, "every tensor end to end (naive): activations %s",
+                sm_format_bytes(p->arena[SM_ARENA_ACT].size, b, sizeof b));
 }
 
 sm_status sm_plan_assign_packed(const sm_graph *g, sm_plan *p, int force)
@@ -340,6 +343,10 @@ sm_status sm_plan_assign_packed(const sm_graph *g, sm_plan *p, int force)
         ar->size = sizes[best];
         for (int i = 0; i < n; i++) p->t[items[i].id].offset = off[best][items[i].id];
         resolve_aliases(p);
+        char b1[SM_BYTES_STR_MAX], b2[SM_BYTES_STR_MAX];
+        sm_plan_log(p, SM_PASS_OFFSETS, "activations packed by %s into %s (lower bound %s); persistent arenas end to "
+                    "end", sm_packer_name(best), sm_format_bytes(ar->size, b1, sizeof b1),
+                    sm_format_bytes(ar->lower_bound, b2, sizeof b2));
     }
     for (int k = 0; k < SM_PACK_COUNT; k++) free(off[k]);
     free(items);

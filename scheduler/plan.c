@@ -1,7 +1,12 @@
-/* plan.c — turning a graph into a plan (lifetimes.c, then offsets.c by the chosen strategy), the
- * budget check, and the plan's public figures. */
+/* plan.c — turning a graph into a plan: the fixed sequence of passes (lower: copy the graph, order,
+ * recompute; then placement, lifetimes, in-place, offsets), the search a recompute budget asks for,
+ * the budget check, and the plan's public figures. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <omp.h>
 
 #include <xxhash.h>
 
@@ -37,11 +42,21 @@ void sm_plan_options_default(sm_plan_options *o)
 
 uint64_t sm_plan_hash_of(uint64_t graph_hash, const sm_plan *p)
 {
-    /* The budget is left out: it decides whether a plan is accepted, not what it looks like. */
-    uint64_t v[4] = {graph_hash, (uint64_t)p->opts.strategy, (uint64_t)p->n_threads, 1 /* layout version */};
+    /* The budget is left out: it decides whether a plan is accepted, not what it looks like. What
+     * the recompute pass did is in the lowered graph's hash. */
+    uint64_t v[5] = {graph_hash, p->lowered_hash, (uint64_t)p->opts.strategy, (uint64_t)p->n_threads,
+                     2 /* layout version */};
     unsigned char b[sizeof v];
     for (size_t i = 0; i < sizeof v; i++) b[i] = (unsigned char)(v[i / 8] >> (8 * (i % 8)));
     return XXH3_64bits(b, sizeof b);
+}
+
+void sm_plan_log(sm_plan *p, sm_pass pass, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->log[pass], sizeof p->log[pass], fmt, ap);
+    va_end(ap);
 }
 
 static sm_status over_budget(const sm_plan *p, uint64_t budget)
@@ -54,6 +69,109 @@ static sm_status over_budget(const sm_plan *p, uint64_t budget)
                     (unsigned long long)need, (double)need / 1048576.0, (unsigned long long)budget,
                     (double)budget / 1048576.0, sm_arena_role_label(d), (unsigned long long)dom,
                     need ? 100.0 * (double)dom / (double)need : 0.0, sm_arena_name(d), sm_arena_advice(d));
+}
+
+sm_status sm_plan_lower(const sm_graph *g, sm_plan *p)
+{
+    sm_rc_choice c = p->rc.choice;
+    sm_graph_free(p->g);
+    p->g = NULL;
+    sm_status s = sm_graph_clone(g, &p->g);
+    if (!s) s = sm_plan_order(p->g, p);
+    if (!s) s = sm_plan_recompute_pass(p, c);
+    if (!s) {
+        p->graph_hash = sm_graph_hash(g);
+        p->lowered_hash = sm_graph_hash(p->g);
+    }
+    return s;
+}
+
+/* The passes after lowering: placement, lifetimes, then in-place and offsets (packed) or end to end
+ * (naive). */
+static sm_status layout(sm_plan *p, int force)
+{
+    const sm_graph *g = p->g;
+    sm_status s = sm_plan_place(g, p);
+    if (!s) s = sm_plan_lifetimes(g, p);
+    if (!s && p->opts.strategy == SM_PLAN_PACKED) {
+        s = sm_plan_inplace(g, p);
+        if (!s) s = sm_plan_assign_packed(g, p, force);
+    } else if (!s) {
+        sm_plan_log(p, SM_PASS_INPLACE, "none: the naive strategy reuses nothing");
+        sm_plan_assign_naive(g, p);
+    }
+    if (!s) p->hash = sm_plan_hash_of(p->graph_hash, p);
+    return s;
+}
+
+static void log_recompute(sm_plan *p, const char *asked)
+{
+    const sm_plan_rc *rc = &p->rc;
+    if (!rc->choice.every) {
+        sm_plan_log(p, SM_PASS_RECOMPUTE, "%s: nothing recomputed (%d block boundaries found)", asked, rc->n_boundaries);
+        return;
+    }
+    sm_plan_log(p, SM_PASS_RECOMPUTE, "%s: every:%d%s keeps %d of %d block boundaries; %d tensors recomputed, +%.3g "
+                "FLOPs (%.1f%% of the run)", asked, rc->choice.every, rc->choice.keep_costly ? " + costly ops' outputs" : "",
+                rc->n_kept, rc->n_boundaries, rc->n_recomputed, rc->extra_flops,
+                p->flops > 0 ? 100.0 * rc->extra_flops / p->flops : 0.0);
+}
+
+sm_status sm_plan_build(const sm_graph *g, const sm_plan_options *o, sm_rc_choice c, int force, sm_plan **out)
+{
+    sm_plan *p = calloc(1, sizeof *p);
+    if (!p) return sm_error(SM_ERR_NOMEM, "planning: out of memory");
+    p->opts = *o;
+    p->n_threads = o->n_threads > 0 ? o->n_threads : omp_get_max_threads();
+    p->rc.choice = c;
+    sm_status s = sm_plan_lower(g, p);
+    if (!s) s = layout(p, force);
+    if (s) {
+        sm_plan_free(p);
+        return s;
+    }
+    char asked[64];
+    log_recompute(p, sm_recompute_str(&o->recompute, asked, sizeof asked));
+    *out = p;
+    return SM_OK;
+}
+
+/* BUDGET: of the candidate choices (recompute.c), the one with the least extra FLOPs whose plan
+ * fits the budget; the smallest plan's figures name what is missing when none does. */
+static sm_status plan_search(const sm_graph *g, const sm_plan_options *o, uint64_t budget, sm_plan **out)
+{
+    sm_rc_choice *cand;
+    int n;
+    sm_status s = sm_rc_candidates(g, &cand, &n);
+    if (s) return s;
+    sm_plan *best = NULL, *smallest = NULL;
+    for (int i = 0; !s && i < n; i++) {
+        sm_plan *p;
+        if ((s = sm_plan_build(g, o, cand[i], -1, &p))) break;
+        if (sm_plan_can_fit(p, budget) && (!best || p->rc.extra_flops < best->rc.extra_flops)) {
+            sm_plan_free(best);
+            best = p;
+        } else if (!best && (!smallest || sm_plan_estimate(p) < sm_plan_estimate(smallest))) {
+            sm_plan_free(smallest);
+            smallest = p;
+        } else {
+            sm_plan_free(p);
+        }
+        if (best && !best->rc.extra_flops) break;   /* nothing beats no recompute */
+    }
+    free(cand);
+    if (!s && !best) {
+        s = over_budget(smallest, budget);
+        sm_error_prefix(s, "no recompute policy fits: the smallest plan (every:%d%s) still needs more: ",
+                        smallest->rc.choice.every, smallest->rc.choice.keep_costly ? " + costly" : "");
+    }
+    sm_plan_free(smallest);
+    if (s) {
+        sm_plan_free(best);
+        return s;
+    }
+    *out = best;
+    return SM_OK;
 }
 
 sm_status sm_plan_create(const sm_graph *g, const sm_plan_options *opts, sm_plan **out)
@@ -69,18 +187,31 @@ sm_status sm_plan_create(const sm_graph *g, const sm_plan_options *opts, sm_plan
     if (opts->n_threads < 0)
         return sm_error(SM_ERR_INVALID_ARG, "sm_plan_create: n_threads is %d; give 0 (OpenMP's default) or more",
                         opts->n_threads);
-    sm_plan *p = calloc(1, sizeof *p);
-    if (!p) return sm_error(SM_ERR_NOMEM, "planning: out of memory");
-    sm_status s = sm_plan_prepare(g, opts, p);
-    if (!s && opts->strategy == SM_PLAN_PACKED) {
-        s = sm_plan_inplace(g, p);
-        if (!s) s = sm_plan_assign_packed(g, p, -1);
-    } else if (!s) {
-        sm_plan_assign_naive(g, p);
+    const sm_recompute_policy *rp = &opts->recompute;
+    if ((unsigned)rp->kind > SM_RECOMPUTE_BUDGET)
+        return sm_error(SM_ERR_INVALID_ARG, "sm_plan_create: unknown recompute policy %d", (int)rp->kind);
+    sm_plan *p = NULL;
+    sm_status s;
+    if (rp->kind == SM_RECOMPUTE_BUDGET) {
+        uint64_t budget = rp->budget ? rp->budget : opts->budget;
+        sm_sysinfo si;
+        if (!budget) {
+            if ((s = sm_sysinfo_get(&si))) return sm_error_prefix(s, "recompute auto: no budget was given and ");
+            budget = si.budget_auto;
+        }
+        s = plan_search(g, opts, budget, &p);
+    } else {
+        sm_rc_choice c;
+        s = sm_rc_resolve(g, rp, &c);
+        if (!s) s = sm_plan_build(g, opts, c, -1, &p);
     }
-    if (!s) {
-        p->graph_hash = sm_graph_hash(g);
-        p->hash = sm_plan_hash_of(p->graph_hash, p);
+    /* the activation arena without recompute, for the reports' before/after */
+    if (!s && p->rc.choice.every) {
+        sm_plan *none;
+        if (!(s = sm_plan_build(g, opts, (sm_rc_choice){0, false}, -1, &none))) {
+            p->rc.act_none = none->arena[SM_ARENA_ACT].size;
+            sm_plan_free(none);
+        }
     }
     if (!s && opts->budget && !sm_plan_can_fit(p, opts->budget)) s = over_budget(p, opts->budget);
     if (s) {
@@ -94,9 +225,41 @@ sm_status sm_plan_create(const sm_graph *g, const sm_plan_options *opts, sm_plan
 void sm_plan_free(sm_plan *p)
 {
     if (!p) return;
+    sm_graph_free(p->g);
     free(p->order);
     free(p->t);
+    free(p->src);
     free(p);
+}
+
+const sm_graph *sm_plan_graph(const sm_plan *p) { return p ? p->g : NULL; }
+
+const char *sm_plan_pass_log(const sm_plan *p, int pass)
+{
+    return p && pass >= 0 && pass < SM_PASS_COUNT ? p->log[pass] : NULL;
+}
+
+sm_status sm_plan_recompute(const sm_plan *p, sm_plan_recompute_info *out)
+{
+    if (!p || !out) return sm_error(SM_ERR_INVALID_ARG, "sm_plan_recompute: NULL plan or out");
+    memset(out, 0, sizeof *out);
+    out->asked = p->opts.recompute;
+    out->kind = !p->rc.choice.every ? SM_RECOMPUTE_NONE
+              : p->rc.choice.keep_costly && p->rc.choice.every == 1 ? SM_RECOMPUTE_SELECTIVE : SM_RECOMPUTE_EVERY;
+    out->every = p->rc.choice.every;
+    out->n_boundaries = p->rc.n_boundaries;
+    out->n_kept = p->rc.n_kept;
+    out->n_recomputed = p->rc.n_recomputed;
+    out->extra_flops = p->rc.extra_flops;
+    out->flops = p->flops;
+    out->act_none = p->rc.act_none;
+    out->act = p->arena[SM_ARENA_ACT].size;
+    return SM_OK;
+}
+
+sm_tensor sm_plan_recomputes(const sm_plan *p, sm_tensor t)
+{
+    return p && p->src && t >= 0 && t < p->n_tensors ? p->src[t] : SM_NO_TENSOR;
 }
 
 uint64_t sm_plan_total_bytes(const sm_plan *p)

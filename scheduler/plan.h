@@ -40,29 +40,86 @@ typedef struct sm_plan_arena {
     int chosen;           /* the packer whose offsets are used; -1 = laid end to end */
 } sm_plan_arena;
 
+/* The passes, in the order sm_plan_create runs them (plan.c). */
+typedef enum sm_pass {
+    SM_PASS_ORDER = 0,    /* order.c */
+    SM_PASS_RECOMPUTE,    /* recompute.c */
+    SM_PASS_PLACEMENT,    /* placement.c */
+    SM_PASS_LIFETIMES,    /* lifetimes.c */
+    SM_PASS_INPLACE,      /* lifetimes.c */
+    SM_PASS_OFFSETS,      /* offsets.c */
+    SM_PASS_COUNT
+} sm_pass;
+
+#define SM_PASS_LOG_MAX 200
+
+/* What the recompute pass applies: keep every `every`-th block boundary (every = 0: keep all forward
+ * activations, nothing recomputed); with keep_costly, the outputs of costly ops are kept too. */
+typedef struct sm_rc_choice {
+    int every;
+    bool keep_costly;
+} sm_rc_choice;
+
+typedef struct sm_plan_rc {
+    sm_rc_choice choice;
+    int n_boundaries, n_kept, n_recomputed;
+    double extra_flops;
+    uint64_t act_none;    /* activation arena of the same graph without recompute (0: not planned) */
+} sm_plan_rc;
+
 struct sm_plan {
     sm_plan_options opts;
-    uint64_t graph_hash;  /* sm_graph_hash of the graph it was made for */
+    sm_graph *g;          /* the lowered graph: the user's graph (same ids) plus appended clones */
+    uint64_t graph_hash;  /* sm_graph_hash of the user's graph the plan was made for */
+    uint64_t lowered_hash;/* sm_graph_hash of g */
     uint64_t hash;        /* graph_hash + the options that shape the layout */
     int n_steps;
-    int *order;           /* node ids in execution order */
+    int *order;           /* node ids of g in execution order */
     int n_tensors;
     sm_plan_tensor *t;
+    sm_tensor *src;       /* per tensor of g: the tensor a recompute clone recomputes, else SM_NO_TENSOR */
     sm_plan_arena arena[SM_ARENA_COUNT];
     uint64_t work_per_thread;  /* SM_ARENA_WORK = n_threads * work_per_thread */
     int n_threads;
     double flops;
     int n_inplace;        /* tensors that took their input's storage */
+    sm_plan_rc rc;
+    char log[SM_PASS_COUNT][SM_PASS_LOG_MAX];
 };
 
+/* Records what a pass did (printf-style, one line). */
+void sm_plan_log(sm_plan *p, sm_pass pass, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The passes. Each reads and writes plan data over the lowered graph p->g. */
+/* order.c: p->order, a topological order of every node of g keeping the activation peak low. */
+sm_status sm_plan_order(const sm_graph *g, sm_plan *p);
+/* recompute.c: appends the clones `c` calls for to p->g, points the backward's reads at them,
+ * splices them into p->order right before their first reader, fills p->src and p->rc. */
+sm_status sm_plan_recompute_pass(sm_plan *p, sm_rc_choice c);
+/* recompute.c: the choice a policy stands for on graph g (SQRT and EVERY; BUDGET is searched by
+ * plan.c over sm_rc_candidates). */
+sm_status sm_rc_resolve(const sm_graph *g, const sm_recompute_policy *r, sm_rc_choice *out);
+/* recompute.c: the choices a budget search tries, cheapest in FLOPs likely first; *n set. */
+sm_status sm_rc_candidates(const sm_graph *g, sm_rc_choice **out, int *n);
+/* placement.c: allocates p->t, each tensor's arena (from its role) and bytes. */
+sm_status sm_plan_place(const sm_graph *g, sm_plan *p);
+
+/* Copies g into p->g and runs the passes that rewrite it (order, recompute with p->rc.choice);
+ * sets the graph hashes. p->opts and p->n_threads must be set. (plan.c; plan files re-lower.) */
+sm_status sm_plan_lower(const sm_graph *g, sm_plan *p);
+/* One whole plan of g with recompute choice c (the packed strategy's packer forced to `force` when
+ * >= 0: tests check each packer alone). sm_plan_create resolves the policy and calls this. */
+sm_status sm_plan_build(const sm_graph *g, const sm_plan_options *o, sm_rc_choice c, int force, sm_plan **out);
+/* SM_OK if g is the graph p was made for (its hash) or p's lowered graph itself. */
+sm_status sm_plan_check_graph(const sm_plan *p, const sm_graph *g);
 /* The arena a tensor of this role lives in. */
 sm_arena_id sm_plan_arena_of(sm_role role);
 /* True for roles whose tensors keep their value across runs or are read between runs. */
 bool sm_plan_role_spans_run(sm_role role);
 
-/* The common first half of every plan: order, arenas, lifetimes (first/last use), aliases of views,
+/* The lifetimes pass (lifetimes.c): each tensor's first/last use over p->order, aliases of views,
  * workspace, FLOPs. Offsets are left for a strategy to assign. */
-sm_status sm_plan_prepare(const sm_graph *g, const sm_plan_options *o, sm_plan *p);
+sm_status sm_plan_lifetimes(const sm_graph *g, sm_plan *p);
 /* In-place reuse (lifetimes.c): lets an op marked `inplace` take input 0's storage when that storage
  * dies at the node; extends the root's span. Call after sm_plan_prepare, before assigning offsets. */
 sm_status sm_plan_inplace(const sm_graph *g, sm_plan *p);

@@ -13,10 +13,12 @@
 #include "plan_report.h"
 
 #define PLAN_MAGIC "SMPLAN\r\n"   /* \r\n: a text-mode transfer that mangles line ends is caught */
-#define PLAN_VERSION 1u
-#define PLAN_HEADER 40            /* magic 8, version 4, reserved 4, payload bytes 8, graph hash 8, plan hash 8 */
+#define PLAN_VERSION 2u
+#define PLAN_HEADER 48            /* magic 8, version 4, reserved 4, payload bytes 8, graph hash 8, plan hash 8,
+                                     lowered graph hash 8 */
 #define PLAN_MAX_FILE (256u << 20)
 #define TENSOR_REC 32
+#define RECOMPUTE_REC (4 + 4 + 8 + 4 + 4 + 8)
 #define ARENA_REC (8 * 3 + 4 + 4 + 8 * SM_PACK_COUNT)
 
 /* ---- bytes ---- */
@@ -76,7 +78,7 @@ sm_status sm_plan_write_file(const char *path, const void *data, size_t n)
 sm_status sm_plan_save(const sm_plan *p, const char *path)
 {
     if (!p || !path) return sm_error(SM_ERR_INVALID_ARG, "sm_plan_save: NULL plan or path");
-    size_t payload = 4 * 4 + 8 + 4 * 4 + 8 + 8 + (size_t)SM_ARENA_COUNT * ARENA_REC + 4 * (size_t)p->n_steps +
+    size_t payload = 4 * 4 + 8 + 4 * 4 + 8 + 8 + RECOMPUTE_REC + (size_t)SM_ARENA_COUNT * ARENA_REC + 4 * (size_t)p->n_steps +
                      TENSOR_REC * (size_t)p->n_tensors;
     size_t total = PLAN_HEADER + payload + 8;
     wbuf w = {malloc(total), 0};
@@ -88,6 +90,7 @@ sm_status sm_plan_save(const sm_plan *p, const char *path)
     put(&w, payload, 8);
     put(&w, p->graph_hash, 8);
     put(&w, p->hash, 8);
+    put(&w, p->lowered_hash, 8);
 
     put(&w, (uint64_t)p->opts.strategy, 4);
     put(&w, (uint64_t)(uint32_t)p->opts.n_threads, 4);
@@ -100,6 +103,12 @@ sm_status sm_plan_save(const sm_plan *p, const char *path)
     put(&w, (uint64_t)p->n_inplace, 4);
     put(&w, p->work_per_thread, 8);
     put(&w, f64_bits(p->flops), 8);
+    put(&w, (uint64_t)p->opts.recompute.kind, 4);
+    put(&w, (uint64_t)(uint32_t)p->opts.recompute.every, 4);
+    put(&w, p->opts.recompute.budget, 8);
+    put(&w, (uint64_t)(uint32_t)p->rc.choice.every, 4);
+    put(&w, p->rc.choice.keep_costly, 4);
+    put(&w, p->rc.act_none, 8);
     for (int a = 0; a < SM_ARENA_COUNT; a++) {
         const sm_plan_arena *ar = &p->arena[a];
         put(&w, ar->size, 8);
@@ -130,7 +139,7 @@ sm_status sm_plan_save(const sm_plan *p, const char *path)
 
 /* ---- load ---- */
 
-static sm_status decode(const sm_graph *g, const char *path, rbuf *r, sm_plan *p)
+static sm_status decode(const sm_graph *g, const char *path, uint64_t lowered_hash, rbuf *r, sm_plan *p)
 {
     p->opts.strategy = (sm_plan_strategy)get(r, 4);
     p->opts.n_threads = (int)(int32_t)get(r, 4);
@@ -142,12 +151,35 @@ static sm_status decode(const sm_graph *g, const char *path, rbuf *r, sm_plan *p
     p->n_inplace = (int)(int32_t)get(r, 4);
     p->work_per_thread = get(r, 8);
     p->flops = bits_f64(get(r, 8));
+    p->opts.recompute.kind = (sm_recompute_kind)get(r, 4);
+    p->opts.recompute.every = (int)(int32_t)get(r, 4);
+    p->opts.recompute.budget = get(r, 8);
+    p->rc.choice.every = (int)(int32_t)get(r, 4);
+    p->rc.choice.keep_costly = get(r, 4) != 0;
+    p->rc.act_none = get(r, 8);
     if (n_pack != SM_PACK_COUNT || n_arena != SM_ARENA_COUNT)
         return sm_error(SM_ERR_FORMAT, "plan '%s' has %u arenas and %u packers; this build has %d and %d", path,
                         n_arena, n_pack, SM_ARENA_COUNT, SM_PACK_COUNT);
+    if (p->n_threads < 1 || p->rc.choice.every < 0 || (unsigned)p->opts.recompute.kind > SM_RECOMPUTE_BUDGET)
+        return sm_error(SM_ERR_FORMAT, "plan '%s': %d threads, recompute every:%d: not a plan this build makes", path,
+                        p->n_threads, p->rc.choice.every);
+    /* The lowered graph is not stored: the passes that rewrite the graph run again (they are
+     * deterministic) and their result must hash to what the file recorded. */
+    int n_steps = p->n_steps, n_tensors = p->n_tensors;
+    sm_status s = sm_plan_lower(g, p);
+    if (s) return sm_error_prefix(SM_ERR_FORMAT, "plan '%s': lowering the graph again: ", path);
+    if (p->lowered_hash != lowered_hash)
+        return sm_error(SM_ERR_FORMAT, "plan '%s' was made from another lowering of this graph (lowered graph hash "
+                        "%016llx; this build lowers it to %016llx): make the plan again", path,
+                        (unsigned long long)lowered_hash, (unsigned long long)p->lowered_hash);
+    free(p->order);
+    p->order = NULL;
+    p->n_steps = n_steps;
+    p->n_tensors = n_tensors;
+    g = p->g;
     if (p->n_steps != g->n_nodes || p->n_tensors != g->n_t)
-        return sm_error(SM_ERR_FORMAT, "plan '%s' has %d steps and %d tensors; the graph has %d nodes and %d tensors",
-                        path, p->n_steps, p->n_tensors, g->n_nodes, g->n_t);
+        return sm_error(SM_ERR_FORMAT, "plan '%s' has %d steps and %d tensors; the lowered graph has %d nodes and %d "
+                        "tensors", path, p->n_steps, p->n_tensors, g->n_nodes, g->n_t);
     for (int a = 0; a < SM_ARENA_COUNT; a++) {
         sm_plan_arena *ar = &p->arena[a];
         ar->size = get(r, 8);
@@ -189,7 +221,7 @@ sm_status sm_plan_load(const sm_graph *g, const char *path, sm_plan **out)
     if (s) return sm_error_prefix(s, "reading plan: ");
     rbuf h = {data, n, 8, false};
     uint32_t version = 0;
-    uint64_t payload = 0, graph_hash = 0, hash = 0;
+    uint64_t payload = 0, graph_hash = 0, hash = 0, lowered_hash = 0;
     if (n < PLAN_HEADER + 8 || memcmp(data, PLAN_MAGIC, 8)) {
         s = sm_error(SM_ERR_FORMAT, "'%s' is not a SmallMind plan file (no plan header)", path);
     } else if ((version = (uint32_t)get(&h, 4)) != PLAN_VERSION) {
@@ -208,6 +240,7 @@ sm_status sm_plan_load(const sm_graph *g, const char *path, sm_plan **out)
     if (!s) {
         graph_hash = get(&h, 8);
         hash = get(&h, 8);
+        lowered_hash = get(&h, 8);
         uint64_t this_graph = sm_graph_hash(g);
         if (graph_hash != this_graph)
             s = sm_error(SM_ERR_INVALID_ARG, "plan '%s' was made for another graph (graph hash %016llx; this graph's "
@@ -218,7 +251,7 @@ sm_status sm_plan_load(const sm_graph *g, const char *path, sm_plan **out)
     if (!s && !(p = calloc(1, sizeof *p))) s = sm_error(SM_ERR_NOMEM, "loading plan '%s': out of memory", path);
     if (!s) {
         rbuf r = {data, n - 8, PLAN_HEADER, false};
-        s = decode(g, path, &r, p);
+        s = decode(g, path, lowered_hash, &r, p);
     }
     if (!s) {
         p->graph_hash = graph_hash;

@@ -93,6 +93,21 @@ static void text(sm_sb *b, const sm_plan *p, const sm_graph *g, uint64_t budget)
     sm_sb_printf(b, "  %-16s %12s (arenas; with SmallMind's tables %s)\n", "total", fmt_bytes(total, b1),
                  fmt_bytes(est, b2));
     if (p->n_inplace) sm_sb_printf(b, "  in-place: %d tensors write over their dying input\n", p->n_inplace);
+    const sm_plan_rc *rc = &p->rc;
+    char pol[64];
+    sm_recompute_str(&p->opts.recompute, pol, sizeof pol);
+    if (rc->choice.every)
+        sm_sb_printf(b, "recompute %s: every:%d%s, %d of %d block boundaries kept, %d tensors recomputed, +%.3g GFLOP "
+                     "(%.1f%% of the run); activations %s without recompute -> %s (%.2fx smaller)\n", pol,
+                     rc->choice.every, rc->choice.keep_costly ? " + costly ops' outputs" : "", rc->n_kept,
+                     rc->n_boundaries, rc->n_recomputed, rc->extra_flops / 1e9,
+                     p->flops > 0 ? 100.0 * rc->extra_flops / p->flops : 0.0, fmt_bytes(rc->act_none, b1),
+                     fmt_bytes(p->arena[SM_ARENA_ACT].size, b2), ratio(rc->act_none, p->arena[SM_ARENA_ACT].size));
+    else
+        sm_sb_printf(b, "recompute %s: nothing recomputed (%d block boundaries)\n", pol, rc->n_boundaries);
+    sm_sb_printf(b, "passes:\n");
+    static const char *pass_names[SM_PASS_COUNT] = {"order", "recompute", "placement", "lifetimes", "in-place", "offsets"};
+    for (int k = 0; k < SM_PASS_COUNT; k++) sm_sb_printf(b, "  %d %-10s %s\n", k + 1, pass_names[k], p->log[k]);
     if (budget) {
         if (est <= budget)
             sm_sb_printf(b, "budget %s: fits (%.1f%% used, %s free)\n", fmt_bytes(budget, b1),
@@ -143,7 +158,23 @@ static void json(sm_sb *b, const sm_plan *p, const sm_graph *g, uint64_t budget)
     sm_sb_printf(b, "  \"strategy\": \"%s\",\n  \"threads\": %d,\n  \"steps\": %d,\n  \"tensors\": %d,\n  \"inplace\": %d,\n",
                  p->opts.strategy == SM_PLAN_NAIVE ? "naive" : "packed", p->n_threads, p->n_steps, p->n_tensors,
                  p->n_inplace);
-    sm_sb_printf(b, "  \"flops\": %.17g,\n  \"arenas\": [\n", p->flops);
+    sm_sb_printf(b, "  \"flops\": %.17g,\n", p->flops);
+    const sm_plan_rc *rc = &p->rc;
+    char pol[64];
+    sm_sb_printf(b, "  \"recompute\": {\"policy\": ");
+    json_str(b, sm_recompute_str(&p->opts.recompute, pol, sizeof pol));
+    sm_sb_printf(b, ", \"every\": %d, \"keep_costly\": %s, \"boundaries\": %d, \"kept\": %d, \"recomputed\": %d, "
+                 "\"extra_flops\": %.17g, \"extra_flops_share\": %.6f, \"activations_without\": %llu, "
+                 "\"activations\": %llu},\n", rc->choice.every, rc->choice.keep_costly ? "true" : "false", rc->n_boundaries,
+                 rc->n_kept, rc->n_recomputed, rc->extra_flops, p->flops > 0 ? rc->extra_flops / p->flops : 0.0,
+                 (unsigned long long)(rc->choice.every ? rc->act_none : p->arena[SM_ARENA_ACT].size),
+                 (unsigned long long)p->arena[SM_ARENA_ACT].size);
+    sm_sb_printf(b, "  \"passes\": [");
+    for (int k = 0; k < SM_PASS_COUNT; k++) {
+        sm_sb_printf(b, "%s", k ? ", " : "");
+        json_str(b, p->log[k]);
+    }
+    sm_sb_printf(b, "],\n  \"arenas\": [\n");
     for (int a = 0; a < SM_ARENA_COUNT; a++) {
         const sm_plan_arena *ar = &p->arena[a];
         sm_sb_printf(b, "    {\"name\": \"%s\", \"role\": \"%s\", \"size\": %llu, \"lower_bound\": %llu, \"ratio\": %.6f, "
@@ -189,8 +220,11 @@ sm_status sm_plan_report(const sm_plan *p, const sm_graph *g, sm_report_format f
     if (!p || !out) return sm_error(SM_ERR_INVALID_ARG, "sm_plan_report: NULL plan or out");
     if (f != SM_REPORT_TEXT && f != SM_REPORT_JSON)
         return sm_error(SM_ERR_INVALID_ARG, "sm_plan_report: unknown format %d (text or JSON)", (int)f);
-    if (g && (g->n_t != p->n_tensors || g->n_nodes != p->n_steps))
-        return sm_error(SM_ERR_INVALID_ARG, "sm_plan_report: the plan was made for another graph");
+    if (g) {
+        sm_status s = sm_plan_check_graph(p, g);
+        if (s) return sm_error_prefix(s, "sm_plan_report: ");
+        g = p->g;   /* names of recompute clones too */
+    }
     sm_sb b = {0};
     if (f == SM_REPORT_TEXT) text(&b, p, g, budget);
     else json(&b, p, g, budget);

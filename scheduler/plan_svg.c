@@ -28,8 +28,9 @@ static void esc(sm_sb *b, const char *s)
 sm_status sm_plan_write_svg(const sm_plan *p, const sm_graph *g, const char *path)
 {
     if (!p || !g || !path) return sm_error(SM_ERR_INVALID_ARG, "sm_plan_write_svg: NULL plan, graph or path");
-    if (g->n_t != p->n_tensors || g->n_nodes != p->n_steps)
-        return sm_error(SM_ERR_INVALID_ARG, "sm_plan_write_svg: the plan was made for another graph");
+    sm_status st = sm_plan_check_graph(p, g);
+    if (st) return sm_error_prefix(st, "sm_plan_write_svg: ");
+    g = p->g;
     const sm_plan_arena *ar = &p->arena[SM_ARENA_ACT];
     double steps = p->n_steps ? p->n_steps : 1, size = ar->size ? (double)ar->size : 1;
     double pw = W - LEFT - 20, ph = H - TOP - BOTTOM;
@@ -41,8 +42,14 @@ sm_status sm_plan_write_svg(const sm_plan *p, const sm_graph *g, const char *pat
                  "layout %s), %d steps</text>\n", LEFT, sm_format_bytes(ar->size, b1, sizeof b1),
                  sm_format_bytes(ar->lower_bound, b2, sizeof b2), ar->lower_bound ? size / (double)ar->lower_bound : 1.0,
                  ar->chosen >= 0 ? sm_packer_name(ar->chosen) : "end-to-end", p->n_steps);
+    sm_sb_printf(&b, "<defs><pattern id=\"rc\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
+                 "patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#f3b0b0\"/><rect width=\"3\" "
+                 "height=\"6\" fill=\"#c83232\"/></pattern></defs>\n");
     sm_sb_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f4f4f4\" stroke=\"#888\"/>\n",
                  LEFT, TOP, pw, ph);
+    if (p->rc.choice.every)
+        sm_sb_printf(&b, "<text x=\"%.0f\" y=\"38\" fill=\"#c83232\">striped red: recomputed (%d tensors, every:%d%s)"
+                     "</text>\n", LEFT, p->rc.n_recomputed, p->rc.choice.every, p->rc.choice.keep_costly ? " + costly" : "");
     for (int i = 0; i < p->n_tensors; i++) {
         const sm_plan_tensor *t = &p->t[i];
         if (t->arena != SM_ARENA_ACT || t->alias != SM_NO_TENSOR) continue;
@@ -51,6 +58,9 @@ sm_status sm_plan_write_svg(const sm_plan *p, const sm_graph *g, const char *pat
         double h = ph * (double)sm_plan_align(t->bytes) / size, y = TOP + ph - ph * (double)t->offset / size - h;
         /* hue from the name's id spreads neighbours apart; inputs and outputs get their own colours */
         const char *fill = r->role == SM_ROLE_INPUT ? "#9e9e9e" : r->is_output ? "#e0823d" : NULL;
+        /* recomputed ranges: the clones, striped red */
+        bool clone = p->src && p->src[i] != SM_NO_TENSOR;
+        if (clone) fill = "url(#rc)";
         char hsl[40];
         if (!fill) {
             snprintf(hsl, sizeof hsl, "hsl(%d,55%%,62%%)", (i * 137) % 360);
@@ -60,7 +70,8 @@ sm_status sm_plan_write_svg(const sm_plan *p, const sm_graph *g, const char *pat
         sm_sb_printf(&b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\" stroke=\"#333\" "
                      "stroke-width=\"0.3\"><title>", x, y, w > 0.3 ? w : 0.3, h > 0.3 ? h : 0.3, fill);
         esc(&b, r->name);
-        sm_sb_printf(&b, " %s %s, offset %llu, steps %d-%d</title></rect>\n", sm_shape_str(r, sh, sizeof sh),
+        sm_sb_printf(&b, "%s %s %s, offset %llu, steps %d-%d</title></rect>\n", clone ? " (recomputed)" : "",
+                     sm_shape_str(r, sh, sizeof sh),
                      sm_format_bytes(t->bytes, b1, sizeof b1), (unsigned long long)t->offset, t->first, t->last);
     }
     double yb = TOP + ph - ph * (double)ar->lower_bound / size;

@@ -2,6 +2,7 @@
  * data alone against the graph. Used by tests, by debug runs, and on every loaded plan file (a file
  * is untrusted input). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "../graph/error.h"
 #include "../ops/op.h"
@@ -177,16 +178,53 @@ static sm_status check_mutations(const sm_plan *p, const sm_graph *g)
     return st;
 }
 
-sm_status sm_plan_validate(const sm_plan *p, const sm_graph *g)
+sm_status sm_plan_check_graph(const sm_plan *p, const sm_graph *g)
 {
-    if (!p || !g) return sm_error(SM_ERR_INVALID_ARG, "sm_plan_validate: NULL plan or graph");
+    if (!p || !g || !p->g) return sm_error(SM_ERR_INVALID_ARG, "checking a plan: NULL plan or graph");
+    if (g == p->g) return SM_OK;
+    uint64_t h = sm_graph_hash(g);
+    if (h != p->graph_hash || g->n_t > p->g->n_t || g->n_nodes > p->g->n_nodes)
+        return sm_error(SM_ERR_INVALID_ARG, "the plan was made for another graph (graph hash %016llx; this graph's is "
+                        "%016llx): make a plan for this graph", (unsigned long long)p->graph_hash, (unsigned long long)h);
+    return SM_OK;
+}
+
+/* Every recompute clone computes what its source does: the same op and attributes on the same
+ * inputs, or on clones of them. */
+static sm_status check_recompute(const sm_plan *p, const sm_graph *g)
+{
+    for (int i = 0; p->src && i < g->n_t; i++) {
+        sm_tensor src = p->src[i];
+        if (src == SM_NO_TENSOR) continue;
+        const sm_tensor_rec *c = &g->t[i], *o = src >= 0 && src < i ? &g->t[src] : NULL;
+        if (!o || c->node < 0 || o->node < 0)
+            return sm_error(SM_ERR_INTERNAL, "plan: '%s' recomputes tensor %d, which no earlier node computes", c->name,
+                            (int)src);
+        const sm_node *a = &g->nodes[c->node], *b = &g->nodes[o->node];
+        bool same = a->op == b->op && a->n_in == b->n_in && !memcmp(&a->attrs, &b->attrs, sizeof a->attrs) &&
+                    c->dtype == o->dtype && c->ndim == o->ndim && !memcmp(c->ne, o->ne, sizeof c->ne);
+        for (int k = 0; same && k < a->n_in; k++) same = a->in[k] == b->in[k] || p->src[a->in[k]] == b->in[k];
+        if (!same)
+            return sm_error(SM_ERR_INTERNAL, "plan: '%s' does not compute what '%s' does (another op, attribute, shape "
+                            "or input)", c->name, o->name);
+    }
+    return SM_OK;
+}
+
+sm_status sm_plan_validate(const sm_plan *p, const sm_graph *user)
+{
+    if (!p || !user) return sm_error(SM_ERR_INVALID_ARG, "sm_plan_validate: NULL plan or graph");
+    sm_status s = sm_plan_check_graph(p, user);
+    if (s) return s;
+    const sm_graph *g = p->g;
     if (p->n_tensors != g->n_t || p->n_steps != g->n_nodes)
-        return sm_error(SM_ERR_INVALID_ARG, "the plan was made for another graph (%d tensors, %d nodes; this graph has "
-                        "%d and %d): make a plan for this graph", p->n_tensors, p->n_steps, g->n_t, g->n_nodes);
+        return sm_error(SM_ERR_INTERNAL, "plan: %d tensors and %d steps for a lowered graph of %d tensors and %d nodes",
+                        p->n_tensors, p->n_steps, g->n_t, g->n_nodes);
     if (p->n_threads < 1) return sm_error(SM_ERR_INTERNAL, "plan: %d threads", p->n_threads);
-    sm_status s = check_tensors(p, g);
+    s = check_tensors(p, g);
     if (!s) s = check_steps(p, g);
     if (!s) s = check_overlaps(p, g);
     if (!s) s = check_mutations(p, g);
+    if (!s) s = check_recompute(p, g);
     return s;
 }

@@ -15,7 +15,8 @@
 #include "runtime_debug.h"
 
 struct sm_runtime {
-    const sm_graph *g;
+    const sm_graph *g;         /* the plan's lowered graph: what runs */
+    const sm_graph *user;      /* the graph the caller made the plan for (its ids are valid in g) */
     const sm_plan *p;
     sm_arena *arena[SM_ARENA_COUNT];
     void *base[SM_ARENA_COUNT];
@@ -58,23 +59,19 @@ static sm_status bind(sm_runtime *rt)
 sm_status sm_runtime_create(const sm_graph *g, const sm_plan *p, sm_runtime **out)
 {
     if (!g || !p || !out) return sm_error(SM_ERR_INVALID_ARG, "sm_runtime_create: NULL argument");
-    if (p->n_tensors != g->n_t || p->n_steps != g->n_nodes)
-        return sm_error(SM_ERR_INVALID_ARG, "the plan was made for another graph (%d tensors, %d nodes; this "
-                        "graph has %d and %d): make a plan for this graph", p->n_tensors, p->n_steps, g->n_t,
-                        g->n_nodes);
-    if (p->graph_hash && p->graph_hash != sm_graph_hash(g))
-        return sm_error(SM_ERR_INVALID_ARG, "the plan was made for another graph (graph hash %016llx; this graph's "
-                        "is %016llx): make a plan for this graph", (unsigned long long)p->graph_hash,
-                        (unsigned long long)sm_graph_hash(g));
+    sm_status s = sm_plan_check_graph(p, g);
+    if (s) return s;
     sm_runtime *rt = calloc(1, sizeof *rt);
     if (!rt) return sm_error(SM_ERR_NOMEM, "runtime: out of memory");
-    rt->g = g;
+    rt->g = p->g;
+    rt->user = g;
+    g = p->g;
     rt->p = p;
     rt->n_threads = p->n_threads;
     rt->ptr = calloc((size_t)g->n_t + 1, sizeof *rt->ptr);
     rt->args = calloc((size_t)p->n_steps + 1, sizeof *rt->args);
     rt->input_set = calloc((size_t)g->n_t + 1, sizeof *rt->input_set);
-    sm_status s = rt->ptr && rt->args && rt->input_set ? SM_OK : sm_error(SM_ERR_NOMEM, "runtime: out of memory");
+    s = rt->ptr && rt->args && rt->input_set ? SM_OK : sm_error(SM_ERR_NOMEM, "runtime: out of memory");
     /* One allocation per arena, committed up front, so the process's memory is the plan's total. */
     for (int a = 0; !s && a < SM_ARENA_COUNT; a++) {
         s = sm_arena_create_heap((size_t)p->arena[a].size, &rt->arena[a]);
@@ -102,7 +99,7 @@ void sm_runtime_free(sm_runtime *rt)
     free(rt);
 }
 
-const sm_graph *sm_runtime_graph(const sm_runtime *rt) { return rt ? rt->g : NULL; }
+const sm_graph *sm_runtime_graph(const sm_runtime *rt) { return rt ? rt->user : NULL; }
 
 sm_status sm_runtime_set_threads(sm_runtime *rt, int n)
 {

@@ -82,14 +82,8 @@ static sm_plan *plan_with(const sm_graph *g, sm_plan_strategy strategy, int forc
     sm_plan_options_default(&o);
     o.strategy = strategy;
     o.n_threads = 2;
-    sm_plan *p = calloc(1, sizeof *p);
-    cr_assert_eq(sm_plan_prepare(g, &o, p), SM_OK, "%s", sm_last_error());
-    if (strategy == SM_PLAN_PACKED) {
-        cr_assert_eq(sm_plan_inplace(g, p), SM_OK);
-        cr_assert_eq(sm_plan_assign_packed(g, p, force), SM_OK, "%s", sm_last_error());
-    } else {
-        sm_plan_assign_naive(g, p);
-    }
+    sm_plan *p;
+    cr_assert_eq(sm_plan_build(g, &o, (sm_rc_choice){0, false}, force, &p), SM_OK, "%s", sm_last_error());
     return p;
 }
 

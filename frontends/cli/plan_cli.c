@@ -15,7 +15,11 @@ const char *sm_plan_cli_help(void)
            "  --threads N        threads the workspace is sized for (default: OpenMP's, here %d)\n"
            "  --strategy S       naive (no reuse, the baseline) or packed (default)\n"
            "  --budget BYTES     a memory budget: 123456, 512M, 8G (=GiB), 8GB (=10^9), or auto\n"
-           "                     (auto: the smallest of RAM, available RAM and the container limit)\n";
+           "                     (auto: the smallest of RAM, available RAM and the container limit)\n"
+           "  --recompute P      recomputation (gradient checkpointing) for training: none (default),\n"
+           "                     every:K (keep every K-th block boundary), sqrt, selective (recompute\n"
+           "                     cheap ops), budget:BYTES (least extra FLOPs that fits), auto (= the\n"
+           "                     --budget, else the machine's auto budget)\n";
 }
 
 const char *sm_plan_cli_json_name(const char *name)
@@ -63,6 +67,13 @@ int sm_plan_cli_option(const char *cmd, sm_plan_cli *o, int argc, char **argv, i
             return -1;
         }
         ++*i;
+    } else if (!strcmp(a, "--recompute")) {
+        if (!val || sm_recompute_parse(val, &o->po.recompute)) {
+            fprintf(stderr, "smallmind %s: --recompute: %s\n", cmd, val ? sm_last_error() : "needs a policy (none, "
+                    "every:K, sqrt, selective, budget:BYTES or auto)");
+            return -1;
+        }
+        ++*i;
     } else if (!strcmp(a, "--budget")) {
         if (val && !strcmp(val, "auto")) {
             o->budget_auto = true;
@@ -96,7 +107,9 @@ sm_status sm_plan_cli_build(const sm_plan_cli *o, sm_model *m, sm_plan **plan)
     *plan = NULL;
     sm_status s = sm_model_load(&o->spec, m);
     if (s) return s;
-    s = sm_plan_create(m->g, &o->po, plan);
+    sm_plan_options po = o->po;
+    if (po.recompute.kind == SM_RECOMPUTE_BUDGET && !po.recompute.budget) po.recompute.budget = o->budget;
+    s = sm_plan_create(m->g, &po, plan);
     if (s) sm_model_free(m);
     return s;
 }
