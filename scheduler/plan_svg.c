@@ -43,8 +43,8 @@ sm_status sm_plan_write_svg(const sm_plan *p, const sm_graph *g, const char *pat
                  sm_format_bytes(ar->lower_bound, b2, sizeof b2), ar->lower_bound ? size / (double)ar->lower_bound : 1.0,
                  ar->chosen >= 0 ? sm_packer_name(ar->chosen) : "end-to-end", p->n_steps);
     sm_sb_printf(&b, "<defs><pattern id=\"rc\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
-                 "patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#f3b0b0\"/><rect width=\"3\" "
-                 "height=\"6\" fill=\"#c83232\"/></pattern></defs>\n");
+                 "patternTransform=\"rotate(45)\"><path d=\"M0,0h6v6h-6z\" fill=\"#f3b0b0\"/><path d=\"M0,0h3v6h-3z\" "
+                 "fill=\"#c83232\"/></pattern></defs>\n");
     sm_sb_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f4f4f4\" stroke=\"#888\"/>\n",
                  LEFT, TOP, pw, ph);
     if (p->rc.choice.every)
