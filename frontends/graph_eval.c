@@ -332,6 +332,12 @@ static sm_status exec_block(gp_ev *E, const gp_stmt *stmts, int n)
         case GS_OUTPUT:
             for (int k = 0; !s && k < st->n_args; k++) s = mark(E, &st->args[k], false);
             break;
+        case GS_CHECKPOINT:
+            for (int k = 0; !s && k < st->n_args; k++) {
+                sm_tensor t;
+                if (!(s = gp_resolve(E, &st->args[k], &t))) s = wrap(E, st->args[k].pos, sm_graph_checkpoint(E->g, t));
+            }
+            break;
         case GS_LOSS: s = mark(E, &st->lhs, true); break;
         case GS_GRAD: s = exec_grad(E, st); break;
         case GS_REPEAT: s = exec_repeat(E, st); break;

@@ -14,7 +14,8 @@ typedef struct {
     int n, i;
 } parser;
 
-static const char *const keywords[] = {"param", "input", "weight", "tensor", "output", "loss", "grad", "repeat"};
+static const char *const keywords[] = {"param",  "input", "weight", "tensor",     "output",
+                                       "loss",   "grad",  "repeat", "checkpoint"};
 #define N_KEYWORDS ((int)(sizeof keywords / sizeof keywords[0]))
 
 static gp_token *tok(parser *P, int k) { return &P->t[P->i + k < P->n ? P->i + k : P->n - 1]; }
@@ -350,8 +351,8 @@ static sm_status parse_stmt(parser *P, gp_stmt *st, int nest)
         st->kind = word(t, "input") ? GS_INPUT : word(t, "weight") ? GS_WEIGHT : GS_TENSOR;
         P->i++;
         s = parse_decl(P, st);
-    } else if (keyword && word(t, "output")) {
-        st->kind = GS_OUTPUT;
+    } else if (keyword && (word(t, "output") || word(t, "checkpoint"))) {
+        st->kind = word(t, "output") ? GS_OUTPUT : GS_CHECKPOINT;
         P->i++;
         int cap = 0;
         do {
@@ -386,7 +387,7 @@ static sm_status parse_stmt(parser *P, gp_stmt *st, int nest)
         return gp_error(P->c, t->pos, SM_ERR_FORMAT, "unknown statement '%s'%s", what,
                         gp_suggest_text(&sg, hint, sizeof hint));
     } else {
-        return expected(P, "a statement (name = op(...), param, input, weight, output, loss or repeat)");
+        return expected(P, "a statement (name = op(...), param, input, weight, output, checkpoint, loss or repeat)");
     }
     if (s) return s;
     if (punct(tok(P, 0), '}') && nest > 0) return SM_OK;

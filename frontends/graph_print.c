@@ -209,6 +209,12 @@ sm_status sm_graph_print(const sm_graph *g, char **out_text)
             put_name(&b, g->t[t].name);
             put(&b, "\n");
         }
+    for (sm_tensor t = 0; !s && t < g->n_t; t++)
+        if (g->t[t].checkpoint) {
+            put(&b, "checkpoint ");
+            put_name(&b, g->t[t].name);
+            put(&b, "\n");
+        }
     if (!s && sm_graph_valid(g, g->loss)) {
         put(&b, "loss ");
         put_name(&b, g->t[g->loss].name);

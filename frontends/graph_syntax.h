@@ -102,7 +102,7 @@ typedef struct gp_type {
 } gp_type;
 
 typedef enum gp_stmt_kind {
-    GS_PARAM, GS_INPUT, GS_WEIGHT, GS_TENSOR, GS_VALUE, GS_ALIAS, GS_OUTPUT, GS_LOSS, GS_GRAD, GS_REPEAT
+    GS_PARAM, GS_INPUT, GS_WEIGHT, GS_TENSOR, GS_VALUE, GS_ALIAS, GS_OUTPUT, GS_CHECKPOINT, GS_LOSS, GS_GRAD, GS_REPEAT
 } gp_stmt_kind;
 
 typedef struct gp_stmt gp_stmt;
@@ -114,7 +114,7 @@ struct gp_stmt {
     gp_type type;
     const char *op;       /* GS_VALUE */
     gp_pos op_pos;
-    gp_name *args;        /* GS_VALUE: positional tensors; GS_OUTPUT: the names; GS_ALIAS/GS_GRAD: args[0] */
+    gp_name *args;        /* GS_VALUE: positional tensors; GS_OUTPUT, GS_CHECKPOINT: the names; GS_ALIAS/GS_GRAD: args[0] */
     int n_args;
     gp_kv *attrs;         /* GS_VALUE: key=value inside the call */
     int n_attrs;

@@ -199,8 +199,8 @@ sm_status sm_graph_checkpoint(sm_graph *g, sm_tensor t)
 {
     if (!sm_graph_valid(g, t)) return sm_error(SM_ERR_INVALID_ARG, "checkpoint: not a tensor of this graph");
     if (g->t[t].node < 0)
-        return sm_error(SM_ERR_INVALID_ARG, "checkpoint: '%s' is a %s; only a node's output can be a block boundary",
-                        g->t[t].name, sm_role_name(g->t[t].role));
+        return sm_error(SM_ERR_INVALID_ARG, "checkpoint: '%s' is a leaf (role %s), not computed by a node; only a "
+                        "node's output can be a block boundary", g->t[t].name, sm_role_name(g->t[t].role));
     g->t[t].checkpoint = true;
     return SM_OK;
 }

@@ -442,3 +442,31 @@ Test(recompute, random_graphs_every_policy, .timeout = 300)
     }
     cr_assert_gt(recomputed, 100, "the random graphs exercise recompute (%d plans recomputed something)", recomputed);
 }
+
+/* `checkpoint NAME` in a graph file marks boundaries; the printed form carries it and loads back to
+ * the same graph. */
+Test(recompute, graph_file_checkpoint)
+{
+    static const char text[] = "smallmind-graph 1\n"
+                               "input tokens: i32[2, 8]\ninput targets: i32[2, 8]\n"
+                               "weight e: f32[31, 16] init=normal(0.02)\nweight w: f32[16, 16] init=normal(0.02)\n"
+                               "x = embedding(tokens, e)\nh = linear(x, w)\nh = gelu(h)\ny = linear(h, w)\n"
+                               "logits = linear(y, e)\nloss = cross_entropy(logits, targets)\n"
+                               "checkpoint y\nloss loss\n";
+    sm_graph *g, *h;
+    OK(sm_graph_load_string(text, "ck.smg", NULL, 0, &g));
+    sm_tensor y;
+    OK(sm_graph_find(g, "y", &y));
+    cr_assert(g->t[y].checkpoint);
+    char *printed;
+    OK(sm_graph_print(g, &printed));
+    cr_assert(strstr(printed, "\ncheckpoint y\n"), "%s", printed);
+    OK(sm_graph_load_string(printed, "printed", NULL, 0, &h));
+    cr_assert_eq(sm_graph_hash(h), sm_graph_hash(g));
+    free(printed);
+    sm_graph_free(h);
+    sm_graph_free(g);
+    static const char bad[] = "smallmind-graph 1\ninput tokens: i32[2, 8]\ncheckpoint tokens\n";
+    cr_assert_eq(sm_graph_load_string(bad, "bad.smg", NULL, 0, &g), SM_ERR_INVALID_ARG);
+    cr_assert(strstr(sm_last_error(), "bad.smg:3:12") && strstr(sm_last_error(), "block boundary"), "%s", sm_last_error());
+}

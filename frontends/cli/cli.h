@@ -38,6 +38,7 @@ typedef struct sm_model_spec {
     bool inference;       /* no targets and no loss: logits are the output (generation) */
     const char *defines[32];  /* "-D KEY=VALUE" overrides for graph files */
     int n_defines;
+    sm_recompute_policy recompute;   /* the plan's recompute policy (zero: none) */
 } sm_model_spec;
 
 typedef struct sm_model {

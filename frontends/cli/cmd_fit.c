@@ -15,7 +15,7 @@
 static void help(void)
 {
     printf("usage: smallmind fit [MODEL] --budget BYTES|auto [--train|--infer] [-B N] [-T N] [--threads N]\n"
-           "                     [--strategy naive|packed] [--json]\n"
+           "                     [--strategy naive|packed] [--recompute POLICY] [--json]\n"
            "  The largest sequence length T that fits the budget at batch B, and the largest batch B at\n"
            "  sequence length T, found by planning the real graph (binary search), with the settings assumed.\n");
     printf(sm_plan_cli_help(), omp_get_max_threads());
@@ -27,6 +27,7 @@ typedef struct probe {
     sm_status err;        /* a failure other than "does not fit" stops the search */
     uint64_t estimate;    /* of the last plan that fit */
     sm_arena_id dominant;
+    char recompute[96];   /* what the recompute pass applied in that plan */
 } probe;
 
 /* Does the model at (B, T) fit? */
@@ -38,6 +39,7 @@ static bool fits(sm_plan_cli o, int B, int T, probe *pr)
     sm_plan *p;
     pr->probes++;
     sm_status s = sm_plan_cli_build(&o, &m, &p);
+    if (s == SM_ERR_BUDGET) return false;   /* a recompute budget no policy reaches: does not fit */
     if (s) {
         pr->err = s;
         return false;
@@ -46,6 +48,12 @@ static bool fits(sm_plan_cli o, int B, int T, probe *pr)
     if (ok) {
         pr->estimate = sm_plan_estimate(p);
         pr->dominant = sm_plan_dominant(p);
+        sm_plan_recompute_info ri;
+        sm_plan_recompute(p, &ri);
+        if (ri.kind == SM_RECOMPUTE_NONE) snprintf(pr->recompute, sizeof pr->recompute, "nothing recomputed");
+        else snprintf(pr->recompute, sizeof pr->recompute, "every:%d%s, +%.1f%% FLOPs", ri.every,
+                      ri.kind == SM_RECOMPUTE_SELECTIVE ? " + costly outputs (selective)" : "",
+                      ri.flops > 0 ? 100.0 * ri.extra_flops / ri.flops : 0.0);
     }
     sm_plan_free(p);
     sm_model_free(&m);
@@ -130,14 +138,17 @@ int sm_cmd_fit(int argc, char **argv)
     int threads = o.po.n_threads ? o.po.n_threads : omp_get_max_threads();
     const char *strategy = o.po.strategy == SM_PLAN_NAIVE ? "naive" : "packed";
     int64_t rec = sm_recommended_context(o.budget);
+    char rpol[64];
+    sm_recompute_str(&o.po.recompute, rpol, sizeof rpol);
     if (o.json) {
         printf("{\"model\": \"%s\", \"mode\": \"%s\", \"budget\": %llu, \"budget_source\": \"%s\", \"threads\": %d, "
                "\"strategy\": \"%s\", \"dtype\": \"f32\",\n \"largest_seq\": {\"batch\": %d, \"seq\": %d, \"estimate\": %llu},\n"
                " \"largest_batch\": {\"seq\": %d, \"batch\": %d, \"estimate\": %llu},\n \"recommended_context\": %lld, "
-               "\"plans\": %d, \"ms\": %.1f}\n",
+               "\"plans\": %d, \"ms\": %.1f, \"recompute\": \"%s\", \"recompute_applied\": \"%s\"}\n",
                sm_plan_cli_json_name(o.spec.name), sm_plan_cli_mode(&o), (unsigned long long)o.budget, o.budget_auto ? "auto" : "given",
                threads, strategy, B, best_t, (unsigned long long)(best_t ? pt.estimate : 0), T, best_b,
-               (unsigned long long)(best_b ? pb.estimate : 0), (long long)rec, pt.probes + pb.probes, ms);
+               (unsigned long long)(best_b ? pb.estimate : 0), (long long)rec, pt.probes + pb.probes, ms, rpol,
+               best_t ? pt.recompute : "");
         return best_t && best_b ? 0 : 1;
     }
     printf("fit %s into %s%s: %s, %s plan, %d threads, f32 weights and activations\n", o.spec.name, bb,
@@ -146,8 +157,8 @@ int sm_cmd_fit(int argc, char **argv)
     printf("  model: L=%d C=%d H=%d V=%d; learned positions, so the position table grows with T\n", c.n_layer,
            c.n_embd, c.n_head, c.vocab);
     if (best_t)
-        printf("  largest T at B=%d: %d tokens (plan %s; largest term: %s)\n", B, best_t,
-               sm_format_bytes(pt.estimate, eb, sizeof eb), sm_arena_role_label(pt.dominant));
+        printf("  largest T at B=%d: %d tokens (plan %s; largest term: %s; recompute %s: %s)\n", B, best_t,
+               sm_format_bytes(pt.estimate, eb, sizeof eb), sm_arena_role_label(pt.dominant), rpol, pt.recompute);
     else
         printf("  at B=%d not even T=1 fits\n", B);
     if (best_b)

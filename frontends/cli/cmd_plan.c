@@ -13,6 +13,7 @@ static void help(void)
 {
     printf("usage: smallmind plan [MODEL] [--train|--infer] [-B N] [-T N] [--budget BYTES|auto] [--json]\n"
            "                      [--svg FILE] [--save FILE] [--strategy naive|packed] [--threads N]\n"
+           "                      [--recompute POLICY]\n"
            "  A dry run: builds MODEL's graph and memory plan and prints the bytes each role takes\n"
            "  (weights, gradients, optimizer state, activations, KV cache, workspace), each arena's size\n"
            "  against its lower bound (max bytes live at one step), the total and whether it fits the\n"

@@ -187,6 +187,14 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     printf("model %s: L=%d C=%d H=%d V=%d, B=%d T=%d, %d threads; plan %s, %.1f GFLOP per step\n", o->spec.name,
            tr.m.gpt.n_layer, tr.m.gpt.n_embd, tr.m.gpt.n_head, V, B, T, o->threads ? o->threads : omp_get_max_threads(),
            sm_format_bytes(sm_plan_total_bytes(tr.plan), mem, sizeof mem), sm_plan_flops(tr.plan) / 1e9);
+    sm_plan_recompute_info ri;
+    if (!sm_plan_recompute(tr.plan, &ri) && ri.kind != SM_RECOMPUTE_NONE) {
+        char pol[64], a[SM_BYTES_STR_MAX];
+        printf("recompute %s: every:%d%s, %d tensors recomputed (+%.1f%% FLOPs); activations %s (%s without)\n",
+               sm_recompute_str(&ri.asked, pol, sizeof pol), ri.every, ri.kind == SM_RECOMPUTE_SELECTIVE ? " + costly" : "",
+               ri.n_recomputed, 100.0 * ri.extra_flops / ri.flops, sm_format_bytes(ri.act, mem, sizeof mem),
+               sm_format_bytes(ri.act_none, a, sizeof a));
+    }
     printf("data %s: %lld tokens (%lld train, %lld validation); unigram entropy %.4f nats/token\n", o->data,
            (long long)d.n, (long long)d.n_train, (long long)(d.n - d.n_train), res->unigram_entropy);
     fflush(stdout);

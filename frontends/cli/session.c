@@ -86,6 +86,7 @@ sm_status sm_session_open(sm_session *s, const sm_model_spec *spec, const sm_ada
     memset(s, 0, sizeof *s);
     sm_model_spec sp = *spec;
     sp.adamw = adamw;
+    s->recompute = spec->recompute;
     sm_status st = sm_model_load(&sp, &s->m);
     return st ? st : sm_session_start(s, threads);
 }
@@ -95,6 +96,7 @@ sm_status sm_session_start(sm_session *s, int threads)
     sm_plan_options po;
     sm_plan_options_default(&po);
     po.n_threads = threads;
+    po.recompute = s->recompute;
     sm_status st = sm_plan_create(s->m.g, &po, &s->plan);
     if (!st) st = sm_runtime_create(s->m.g, s->plan, &s->rt);
     if (st) sm_session_close(s);

@@ -24,6 +24,9 @@ static void help(void)
            "  --wd X --clip X      weight decay (0.1), gradient-norm clip (1.0; 0 = off)\n"
            "  --seed N             seed of initialisation and batches (default 1)\n"
            "  --threads N          OpenMP threads (default: all)\n"
+           "  --recompute P        recompute activations in the backward instead of keeping them: none\n"
+           "                       (default), every:K, sqrt, selective, budget:BYTES, auto (see `smallmind\n"
+           "                       plan --help`); the results are bitwise the same\n"
            "  --val-every N        validation loss every N steps (default 100; 0 = never)\n"
            "  --val-batches N      batches per validation (default 8)\n"
            "  --log-every N        a progress line every N steps (default 10)\n"
@@ -107,6 +110,13 @@ int sm_train_parse(const char *cmd, int argc, char **argv, sm_train_options *o)
         STR("--resume", o->resume)
         else if (!strcmp(a, "-D")) {
             if (!sm_cli_define(cmd, &o->spec, val)) return 2;
+            i++;
+        }
+        else if (!strcmp(a, "--recompute")) {
+            if (!val || sm_recompute_parse(val, &o->spec.recompute)) {
+                fprintf(stderr, "smallmind %s: --recompute: %s\n", cmd, val ? sm_last_error() : "needs a policy");
+                return 2;
+            }
             i++;
         }
         else if (a[0] == '-') { fprintf(stderr, "smallmind %s: unknown option '%s' (see --help)\n", cmd, a); return 2; }
