@@ -267,9 +267,13 @@ sm_status sm_plan_recompute_pass(sm_plan *p, sm_rc_choice c)
         char name[SM_NAME_MAX];
         clone_name(g, n.out, g->n_t, name);
         s = sm_graph_op(g, n.op, in, n.n_in, &n.attrs, name, &clone[n.out]);
-        if (s) s = sm_error_prefix(s, "recompute: cloning '%s': ", g->t[n.out].name);
-        else p->rc.n_recomputed++, p->rc.extra_flops += sm_op_def_get(n.op)->flops
-                                                     ? sm_op_def_get(n.op)->flops(g, &g->nodes[g->n_nodes - 1]) : 0;
+        if (s) {
+            s = sm_error_prefix(s, "recompute: cloning '%s': ", g->t[n.out].name);
+            break;
+        }
+        const sm_op_def *d = sm_op_def_get(n.op);
+        p->rc.n_recomputed++;
+        if (d->flops) p->rc.extra_flops += d->flops(g, &g->nodes[g->t[clone[n.out]].node]);
     }
     /* the backward reads the clones */
     for (int k = 0; !s && k < n_nodes; k++)

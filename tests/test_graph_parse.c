@@ -151,7 +151,7 @@ DIAG(parse_unknown_statement, SM_ERR_FORMAT, 0, 0,
 DIAG(parse_not_a_statement, SM_ERR_FORMAT, 0, 0,
      "smallmind-graph 1\n"
      "42\n",
-     "t.smg:2:1: error: expected a statement (name = op(...), param, input, weight, output, loss or repeat), found number 42\n"
+     "t.smg:2:1: error: expected a statement (name = op(...), param, input, weight, output, checkpoint, loss or repeat), found number 42\n"
      "    2 | 42\n"
      "      | ^~")
 
