@@ -41,10 +41,10 @@ static sm_status order_peak(const sm_graph *g, const int *order, uint64_t *peak)
 {
     int n = g->n_nodes;
     int *last = malloc(sizeof *last * (size_t)(g->n_t ? g->n_t : 1));
+    int *first = malloc(sizeof *first * (size_t)(g->n_t ? g->n_t : 1));
     int64_t *delta = calloc((size_t)n + 2, sizeof *delta);
-    if (!last || !delta) {
-        free(last);
-        free(delta);
+    if (!last || !first || !delta) {
+        free(last), free(first), free(delta);
         return sm_error(SM_ERR_NOMEM, "ordering: out of memory");
     }
     for (int i = 0; i < g->n_t; i++) last[i] = -1;
@@ -56,12 +56,6 @@ static sm_status order_peak(const sm_graph *g, const int *order, uint64_t *peak)
             sm_tensor r = storage_of(g, nd->in[i]);
             if (last[r] < s) last[r] = s;
         }
-    }
-    int *first = malloc(sizeof *first * (size_t)(g->n_t ? g->n_t : 1));
-    if (!first) {
-        free(last);
-        free(delta);
-        return sm_error(SM_ERR_NOMEM, "ordering: out of memory");
     }
     for (int s = 0; s < n; s++) first[g->nodes[order[s]].out] = s;
     for (int i = 0; i < g->n_t; i++) {

@@ -145,9 +145,11 @@ static sm_status plan_search(const sm_graph *g, const sm_plan_options *o, uint64
     sm_status s = sm_rc_candidates(g, &cand, &n);
     if (s) return s;
     sm_plan *best = NULL, *smallest = NULL;
+    uint64_t act_none = 0;   /* cand[0] is no recompute: its arena is the reports' "before" */
     for (int i = 0; !s && i < n; i++) {
         sm_plan *p;
         if ((s = sm_plan_build(g, o, cand[i], -1, &p))) break;
+        if (!cand[i].every) act_none = p->arena[SM_ARENA_ACT].size;
         if (sm_plan_can_fit(p, budget) && (!best || p->rc.extra_flops < best->rc.extra_flops)) {
             sm_plan_free(best);
             best = p;
@@ -170,6 +172,7 @@ static sm_status plan_search(const sm_graph *g, const sm_plan_options *o, uint64
         sm_plan_free(best);
         return s;
     }
+    if (best->rc.choice.every) best->rc.act_none = act_none;
     *out = best;
     return SM_OK;
 }
@@ -206,7 +209,7 @@ sm_status sm_plan_create(const sm_graph *g, const sm_plan_options *opts, sm_plan
         if (!s) s = sm_plan_build(g, opts, c, -1, &p);
     }
     /* the activation arena without recompute, for the reports' before/after */
-    if (!s && p->rc.choice.every) {
+    if (!s && p->rc.choice.every && !p->rc.act_none) {
         sm_plan *none;
         if (!(s = sm_plan_build(g, opts, (sm_rc_choice){0, false}, -1, &none))) {
             p->rc.act_none = none->arena[SM_ARENA_ACT].size;
