@@ -219,8 +219,9 @@ sm_status sm_graph_clone(const sm_graph *g, sm_graph **out)
         sm_graph_free(c);
         return sm_error(SM_ERR_NOMEM, "copying a graph of %d tensors: out of memory", g->n_t);
     }
-    memcpy(c->t, g->t, sizeof *c->t * (size_t)g->n_t);
-    memcpy(c->nodes, g->nodes, sizeof *c->nodes * (size_t)g->n_nodes);
+    /* An empty graph has NULL arrays: memcpy must not see them even for 0 bytes. */
+    if (g->n_t) memcpy(c->t, g->t, sizeof *c->t * (size_t)g->n_t);
+    if (g->n_nodes) memcpy(c->nodes, g->nodes, sizeof *c->nodes * (size_t)g->n_nodes);
     *out = c;
     return SM_OK;
 }
