@@ -120,14 +120,16 @@ sm_status sm_gpt_build(sm_graph *g, const sm_gpt_config *c, sm_gpt_tensors *out)
     sm_tensor head = c->tied_embeddings ? wte : param(&b, "lm_head.w", 2, V, C, SM_INIT_NORMAL, 0.02f);
     if (b.s) return b.s;
     if ((s = sm_layernorm(g, x, lnfw, lnfb, 1e-5f, "lnf", &x))) return s;
-    if ((s = sm_linear(g, x, head, SM_NO_TENSOR, "logits", &o.logits))) return s;
-    /* With a loss the logits are an intermediate (cross-entropy consumes them); without, the caller
-     * reads them. */
-    if (!c->with_loss && (s = sm_graph_mark_output(g, o.logits))) return s;
-    if (c->with_loss) {
-        if ((s = sm_cross_entropy(g, o.logits, o.targets, "loss", &o.loss))) return s;
-        if ((s = sm_graph_set_loss(g, o.loss))) return s;
+    /* With a loss the logits are only an intermediate, so by default they never exist whole (the fused
+     * head makes them a chunk of rows at a time); without, the caller reads them. */
+    if (c->with_loss && !c->full_logits) {
+        if ((s = sm_lm_head_ce(g, x, head, o.targets, "loss", &o.loss))) return s;
+    } else {
+        if ((s = sm_linear(g, x, head, SM_NO_TENSOR, "logits", &o.logits))) return s;
+        if (!c->with_loss && (s = sm_graph_mark_output(g, o.logits))) return s;
+        if (c->with_loss && (s = sm_cross_entropy(g, o.logits, o.targets, "loss", &o.loss))) return s;
     }
+    if (c->with_loss && (s = sm_graph_set_loss(g, o.loss))) return s;
     *out = o;
     return SM_OK;
 }

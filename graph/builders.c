@@ -168,6 +168,13 @@ sm_status sm_cross_entropy(sm_graph *g, sm_tensor logits, sm_tensor targets, con
     return op2(g, SM_OP_CROSS_ENTROPY, logits, targets, NULL, name, out);
 }
 
+sm_status sm_lm_head_ce(sm_graph *g, sm_tensor x, sm_tensor w, sm_tensor targets, const char *name,
+                        sm_tensor *out)
+{
+    sm_tensor in[3] = {x, w, targets};
+    return sm_graph_op(g, SM_OP_LM_HEAD_CE, in, 3, NULL, name, out);
+}
+
 sm_status sm_cast(sm_graph *g, sm_tensor x, sm_dtype to, const char *name, sm_tensor *out)
 {
     sm_attrs at = sm_op_default_attrs(SM_OP_CAST);

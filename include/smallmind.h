@@ -120,6 +120,10 @@ typedef enum sm_op_kind {
     SM_OP_SUMSQ,          /* (x1..xn) -> [1] sum of the squares of every element (fixed order) */
     SM_OP_ADAMW,          /* (param, grad, m, v, hparams [8], sumsq [1]?; decay) -> [1] token: updates
                              param, m and v IN PLACE (see sm_graph_adamw) */
+    SM_OP_LM_HEAD_CE,     /* (x [..,C], w [V,C], targets i32 [..]) -> [1]: cross_entropy(linear(x, w), targets)
+                             fused, the logits made one chunk of rows at a time (no [..,V] tensor) */
+    SM_OP_LM_HEAD_CE_BWD, /* (x, w, targets, gy [1]) -> [V + R, C]: dw rows, then dx rows (R = rows of x) */
+    SM_OP_ROWS,           /* (x [N,..]; start, len) -> [len,..]: rows start.. of x as a view (no copy) */
     SM_OP_COUNT
 } sm_op_kind;
 
@@ -205,6 +209,11 @@ sm_status sm_mean(sm_graph *g, sm_tensor x, int axis, const char *name, sm_tenso
 sm_status sm_cross_entropy(sm_graph *g, sm_tensor logits, sm_tensor targets, const char *name,
                            sm_tensor *out);
 sm_status sm_cast(sm_graph *g, sm_tensor x, sm_dtype to, const char *name, sm_tensor *out);
+/* The LM head and its loss in one node: cross_entropy(linear(x, w), targets) (x [..,C], w [V,C], no
+ * bias) with the same loss and gradients bit for bit, but the [..,V] logits never exist whole: they are
+ * made one chunk of rows at a time, and again in the backward. Use it for training at long contexts. */
+sm_status sm_lm_head_ce(sm_graph *g, sm_tensor x, sm_tensor w, sm_tensor targets, const char *name,
+                        sm_tensor *out);
 
 /* ---- graph files ------------------------------------------------------------------------------- */
 
@@ -404,12 +413,14 @@ typedef struct sm_gpt_config {
     int batch;            /* B for this instance */
     int seq;              /* T for this instance (<= context) */
     int with_loss;        /* add a targets input and the cross-entropy loss */
+    int full_logits;      /* with_loss: 0 (default) = the fused lm_head_ce, no logits tensor (logits = NO
+                             tensor); 1 = a [B,T,V] logits tensor and cross_entropy on it */
 } sm_gpt_config;
 
 typedef struct sm_gpt_tensors {
     sm_tensor tokens;     /* input  i32 [B,T] */
     sm_tensor targets;    /* input  i32 [B,T] (SM_NO_TENSOR without loss) */
-    sm_tensor logits;     /* output f32 [B,T,V] */
+    sm_tensor logits;     /* output f32 [B,T,V] (SM_NO_TENSOR with a fused loss) */
     sm_tensor loss;       /* output f32 [1]   (SM_NO_TENSOR without loss) */
 } sm_gpt_tensors;
 

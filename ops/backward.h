@@ -47,5 +47,6 @@ SM_BACKWARD_RULE(sum);
 SM_BACKWARD_RULE(mean);
 SM_BACKWARD_RULE(cross_entropy);
 SM_BACKWARD_RULE(cast);
+SM_BACKWARD_RULE(lm_head_ce);
 
 #endif

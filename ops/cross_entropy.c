@@ -13,10 +13,11 @@
 #include <math.h>
 
 #include "../graph/error.h"
+#include "cross_entropy.h"
 #include "rows.h"
 #include "vmath.h"
 
-#define NBLOCKS 256
+#define NBLOCKS SM_CE_BLOCKS
 
 static sm_status shape_cross_entropy(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
 {
@@ -39,8 +40,7 @@ static sm_status shape_cross_entropy(const sm_graph *g, const sm_node *n, sm_ten
     return SM_OK;
 }
 
-/* loss of one row (logits x [V]); *counted = 0 for an ignored row */
-static double row_loss(const float *x, int32_t target, int64_t V, int *counted)
+double sm_ce_row_loss(const float *x, int32_t target, int64_t V, int *counted)
 {
     *counted = target != -1;
     if (target == -1) return 0.0;
@@ -60,21 +60,24 @@ static void cross_entropy_forward(const sm_kernel_args *k)
         double s = 0, n = 0;
         for (int64_t r = R * b / NBLOCKS; r < R * (b + 1) / NBLOCKS; r++) {
             int c;
-            s += row_loss(x + r * V, tg[r], V, &c);
+            s += sm_ce_row_loss(x + r * V, tg[r], V, &c);
             n += c;
         }
         part[2 * b] = s;
         part[2 * b + 1] = n;
     }
 #pragma omp single
-    {
-        double s = 0, n = 0;
-        for (int b = 0; b < NBLOCKS; b++) {
-            s += part[2 * b];
-            n += part[2 * b + 1];
-        }
-        *(float *)k->y = n > 0 ? (float)(s / n) : 0.0f;
+    *(float *)k->y = sm_ce_mean(part);
+}
+
+float sm_ce_mean(const double *part)
+{
+    double s = 0, n = 0;
+    for (int b = 0; b < NBLOCKS; b++) {
+        s += part[2 * b];
+        n += part[2 * b + 1];
     }
+    return n > 0 ? (float)(s / n) : 0.0f;
 }
 
 /* Row by row in double: the log of the softmax probability of the target. */

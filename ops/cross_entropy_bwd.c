@@ -8,6 +8,7 @@
 
 #include "../graph/error.h"
 #include "backward.h"
+#include "cross_entropy.h"
 #include "rows.h"
 #include "vmath.h"
 
@@ -28,15 +29,16 @@ static sm_status shape_ce_bwd(const sm_graph *g, const sm_node *n, sm_tensor_rec
     return sm_shape_same_as_in0(g, n, out);
 }
 
-static int64_t count_targets(const int32_t *t, int64_t R)
+int64_t sm_ce_count(const int32_t *t, int64_t R)
 {
     int64_t n = 0;
     for (int64_t r = 0; r < R; r++) n += t[r] != -1;
     return n;
 }
 
-/* The softmax as the forward computes it (vmath.h's max and exp, sum in 16 double lanes). */
-static void ce_bwd_row(const float *x, int32_t t, int64_t V, float scale, float *d)
+/* The softmax as the forward computes it (vmath.h's max and exp, sum in 16 double lanes). In place
+ * (d == x) is safe: the max is taken first, then each exp overwrites the logit it came from. */
+void sm_ce_row_grad(const float *x, int32_t t, int64_t V, float scale, float *d)
 {
     if (t < 0 || t >= V) {
         float v = t == -1 ? 0.0f : NAN;
@@ -53,10 +55,10 @@ static void ce_bwd_forward(const sm_kernel_args *k)
 {
     const int32_t *t = k->x[1];
     int64_t V = k->out->ne[k->out->ndim - 1], R = sm_rec_numel(k->out) / V;
-    int64_t n = count_targets(t, R);   /* each thread counts: cheaper than a barrier */
+    int64_t n = sm_ce_count(t, R);   /* each thread counts: cheaper than a barrier */
     float scale = n ? *(const float *)k->x[2] / (float)n : 0.0f;
 #pragma omp for schedule(static)
-    for (int64_t r = 0; r < R; r++) ce_bwd_row((const float *)k->x[0] + r * V, t[r], V, scale, (float *)k->y + r * V);
+    for (int64_t r = 0; r < R; r++) sm_ce_row_grad((const float *)k->x[0] + r * V, t[r], V, scale, (float *)k->y + r * V);
 }
 
 static void ce_bwd_reference(const sm_kernel_args *k)

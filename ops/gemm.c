@@ -45,6 +45,8 @@ size_t sm_gemm_workspace(void) {
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+int64_t sm_gemm_kblock(int64_t K) { return K > 0 ? cdiv(K, cdiv(K, SM_GEMM_KC)) : 0; }
+
 /* Rows [lo, hi) of n for part idx of parts: contiguous, sizes differ by at most one. */
 static void split(int64_t n, int parts, int idx, int64_t *lo, int64_t *hi) {
     *lo = n * idx / parts;
@@ -115,7 +117,7 @@ void sm_gemm_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, cons
     const int64_t mp = cdiv(cdiv(M, npanels), SM_GEMM_MR) * SM_GEMM_MR;
 
     /* K blocks of equal depth (at most KC): depends only on K. */
-    const int64_t nkb = cdiv(K, SM_GEMM_KC), kcn = cdiv(K, nkb);
+    const int64_t nkb = cdiv(K, SM_GEMM_KC), kcn = sm_gemm_kblock(K);
     /* This thread's columns in B blocks of equal width (at most NB slivers). */
     const int64_t my_nsl = n1 - n0, nbb = my_nsl > 0 ? cdiv(my_nsl, SM_GEMM_NB) : 0;
 

@@ -17,6 +17,10 @@
 void sm_gemm_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                  const float *B, int64_t ldb, float beta, float *C, int64_t ldc, void *work);
 size_t sm_gemm_workspace(void);
+/* The depth of the K blocks a product of depth K is summed in (equal blocks of at most KC): block b
+ * covers [b*d, min((b+1)*d, K)). A product cut along K at these boundaries and accumulated with
+ * beta = 1 (first part beta = 0) is bitwise the uncut product: the fused LM head relies on it. */
+int64_t sm_gemm_kblock(int64_t K);
 
 /* The plain triple loop the tests compare against (serial, any strides). */
 void sm_gemm_f32_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,

@@ -16,6 +16,9 @@ typedef struct sm_kernel_args {
     const void *x[SM_MAX_INPUTS];
     void *work;                /* scratch: work_bytes per thread, thread i at work + i*work_bytes */
     size_t work_bytes;
+    void *shared;              /* scratch every thread of the team sees: shared_bytes (the op's
+                                  shared_workspace), after the threads' regions */
+    size_t shared_bytes;
 } sm_kernel_args;
 
 /* Forward kernel: called by EVERY thread of the executor's parallel region at once; it splits the
@@ -46,7 +49,12 @@ typedef struct sm_op_def {
     double (*flops)(const sm_graph *g, const sm_node *n);
     /* per-thread scratch bytes the forward kernel needs (NULL = none) */
     size_t (*workspace)(const sm_graph *g, const sm_node *n);
+    /* scratch bytes the whole team shares, once whatever the thread count (NULL = none): a buffer
+     * the threads fill together, as a team gemm's output */
+    size_t (*shared_workspace)(const sm_graph *g, const sm_node *n);
     bool is_view;      /* output aliases input 0's storage (same bytes, other shape) */
+    /* a view's first byte within input 0's storage (NULL = 0: the whole storage) */
+    uint64_t (*view_offset)(const sm_graph *g, const sm_node *n);
     bool inplace;      /* output may take input 0's storage if input 0 dies here (same size/type) */
     /* The kernel writes into some of its inputs (the optimizer update: param, moments). Those inputs
      * are persistent tensors (params/optimizer state), never reused; the node's own output is a

@@ -44,6 +44,9 @@ static const sm_op_def *const table[SM_OP_COUNT] = {
     [SM_OP_CROSS_ENTROPY_BWD] = &sm_op_cross_entropy_bwd,
     [SM_OP_SUMSQ] = &sm_op_sumsq,
     [SM_OP_ADAMW] = &sm_op_adamw,
+    [SM_OP_LM_HEAD_CE] = &sm_op_lm_head_ce,
+    [SM_OP_LM_HEAD_CE_BWD] = &sm_op_lm_head_ce_bwd,
+    [SM_OP_ROWS] = &sm_op_rows,
 };
 
 const sm_op_def *sm_op_def_get(sm_op_kind op) { return (unsigned)op < SM_OP_COUNT ? table[op] : NULL; }

@@ -20,6 +20,13 @@
  * gradients, optimizer state and KV persist across runs. */
 bool sm_plan_role_spans_run(sm_role role) { return role != SM_ROLE_ACTIVATION; }
 
+bool sm_plan_work_bytes(const sm_plan *p, uint64_t *out)
+{
+    uint64_t threads;
+    return p->n_threads >= 1 && !__builtin_mul_overflow(p->work_per_thread, (uint64_t)p->n_threads, &threads) &&
+           !__builtin_add_overflow(threads, p->work_shared, out);
+}
+
 static sm_tensor root_of(const sm_plan *p, sm_tensor t)
 {
     while (p->t[t].alias != SM_NO_TENSOR) t = p->t[t].alias;
@@ -37,6 +44,7 @@ sm_status sm_plan_lifetimes(const sm_graph *g, sm_plan *p)
         const sm_tensor_rec *r = &g->t[i];
         sm_plan_tensor *pt = &p->t[i];
         pt->alias = SM_NO_TENSOR;
+        pt->view_off = 0;
         pt->inplace = false;
         bool spans = sm_plan_role_spans_run(r->role) || r->is_output;
         pt->first = r->node >= 0 && !(spans && r->role != SM_ROLE_OUTPUT) ? step_of[r->node] : 0;
@@ -45,10 +53,12 @@ sm_status sm_plan_lifetimes(const sm_graph *g, sm_plan *p)
     /* Views alias their source (followed to the root); a use of a view is a use of the root. */
     for (int s = 0; s < p->n_steps; s++) {
         const sm_node *n = &g->nodes[p->order[s]];
-        if (sm_op_def_get(n->op)->is_view) {
+        const sm_op_def *d = sm_op_def_get(n->op);
+        if (d->is_view) {
             sm_tensor src = root_of(p, n->in[0]);
             p->t[n->out].alias = src;
             p->t[n->out].arena = p->t[src].arena;
+            p->t[n->out].view_off = p->t[n->in[0]].view_off + (d->view_offset ? d->view_offset(g, n) : 0);
         }
         for (int i = 0; i < n->n_in; i++)
             for (sm_tensor u = n->in[i]; u != SM_NO_TENSOR; u = p->t[u].alias)
@@ -60,7 +70,7 @@ sm_status sm_plan_lifetimes(const sm_graph *g, sm_plan *p)
             p->t[p->t[i].alias].last = p->t[i].last;
     free(step_of);
 
-    uint64_t work = 0;
+    uint64_t work = 0, shared = 0;
     p->flops = 0;
     for (int k = 0; k < g->n_nodes; k++) {
         const sm_op_def *d = sm_op_def_get(g->nodes[k].op);
@@ -68,9 +78,14 @@ sm_status sm_plan_lifetimes(const sm_graph *g, sm_plan *p)
             uint64_t w = sm_plan_align(d->workspace(g, &g->nodes[k]));
             if (w > work) work = w;
         }
+        if (d->shared_workspace) {
+            uint64_t w = sm_plan_align(d->shared_workspace(g, &g->nodes[k]));
+            if (w > shared) shared = w;
+        }
         if (d->flops) p->flops += d->flops(g, &g->nodes[k]);
     }
     p->work_per_thread = work;
+    p->work_shared = shared;
     p->n_inplace = 0;
     int n_views = 0;
     for (int i = 0; i < g->n_t; i++) n_views += p->t[i].alias != SM_NO_TENSOR;

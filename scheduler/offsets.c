@@ -284,7 +284,7 @@ void sm_plan_bounds(sm_plan *p)
 static void resolve_aliases(sm_plan *p)
 {
     for (int i = 0; i < p->n_tensors; i++)
-        if (p->t[i].alias != SM_NO_TENSOR) p->t[i].offset = p->t[p->t[i].alias].offset;
+        if (p->t[i].alias != SM_NO_TENSOR) p->t[i].offset = p->t[p->t[i].alias].offset + p->t[i].view_off;
 }
 
 void sm_plan_assign_naive(const sm_graph *g, sm_plan *p)
@@ -298,7 +298,7 @@ void sm_plan_assign_naive(const sm_graph *g, sm_plan *p)
         end[pt->arena] += sm_plan_align(pt->bytes);
     }
     resolve_aliases(p);
-    end[SM_ARENA_WORK] = p->work_per_thread * (uint64_t)p->n_threads;
+    if (!sm_plan_work_bytes(p, &end[SM_ARENA_WORK])) end[SM_ARENA_WORK] = UINT64_MAX;   /* validation refuses it */
     for (int a = 0; a < SM_ARENA_COUNT; a++) {
         memset(&p->arena[a], 0, sizeof p->arena[a]);
         p->arena[a].size = end[a];

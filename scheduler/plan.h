@@ -28,6 +28,7 @@ typedef struct sm_plan_tensor {
     int first, last;      /* steps of first and last use. A root's span covers every tensor that shares
                              its storage; inputs, outputs and persistent tensors reach the ends */
     sm_tensor alias;      /* the root whose storage this one uses (views, in-place), or SM_NO_TENSOR */
+    uint64_t view_off;    /* an alias: its first byte within the root's storage (a view of some rows) */
     bool inplace;         /* the alias comes from in-place reuse, not from a view */
 } sm_plan_tensor;
 
@@ -79,7 +80,8 @@ struct sm_plan {
     sm_plan_tensor *t;
     sm_tensor *src;       /* per tensor of g: the tensor a recompute clone recomputes, else SM_NO_TENSOR */
     sm_plan_arena arena[SM_ARENA_COUNT];
-    uint64_t work_per_thread;  /* SM_ARENA_WORK = n_threads * work_per_thread */
+    uint64_t work_per_thread;  /* SM_ARENA_WORK = n_threads * work_per_thread + work_shared */
+    uint64_t work_shared;      /* the largest shared scratch of one node, after the threads' regions */
     int n_threads;
     double flops;
     int n_inplace;        /* tensors that took their input's storage */
@@ -114,6 +116,9 @@ sm_status sm_plan_build(const sm_graph *g, const sm_plan_options *o, sm_rc_choic
 sm_status sm_plan_check_graph(const sm_plan *p, const sm_graph *g);
 /* The arena a tensor of this role lives in. */
 sm_arena_id sm_plan_arena_of(sm_role role);
+/* Bytes of SM_ARENA_WORK: n_threads regions of work_per_thread, then work_shared; false when that
+ * overflows (only a forged plan file can ask for it). */
+bool sm_plan_work_bytes(const sm_plan *p, uint64_t *out);
 /* True for roles whose tensors keep their value across runs or are read between runs. */
 bool sm_plan_role_spans_run(sm_role role);
 

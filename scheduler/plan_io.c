@@ -13,7 +13,7 @@
 #include "plan_report.h"
 
 #define PLAN_MAGIC "SMPLAN\r\n"   /* \r\n: a text-mode transfer that mangles line ends is caught */
-#define PLAN_VERSION 2u
+#define PLAN_VERSION 3u
 #define PLAN_HEADER 48            /* magic 8, version 4, reserved 4, payload bytes 8, graph hash 8, plan hash 8,
                                      lowered graph hash 8 */
 #define PLAN_MAX_FILE (256u << 20)
@@ -78,7 +78,7 @@ sm_status sm_plan_write_file(const char *path, const void *data, size_t n)
 sm_status sm_plan_save(const sm_plan *p, const char *path)
 {
     if (!p || !path) return sm_error(SM_ERR_INVALID_ARG, "sm_plan_save: NULL plan or path");
-    size_t payload = 4 * 4 + 8 + 4 * 4 + 8 + 8 + RECOMPUTE_REC + (size_t)SM_ARENA_COUNT * ARENA_REC + 4 * (size_t)p->n_steps +
+    size_t payload = 4 * 4 + 8 + 4 * 4 + 8 + 8 + 8 + RECOMPUTE_REC + (size_t)SM_ARENA_COUNT * ARENA_REC + 4 * (size_t)p->n_steps +
                      TENSOR_REC * (size_t)p->n_tensors;
     size_t total = PLAN_HEADER + payload + 8;
     wbuf w = {malloc(total), 0};
@@ -102,6 +102,7 @@ sm_status sm_plan_save(const sm_plan *p, const char *path)
     put(&w, (uint64_t)p->n_tensors, 4);
     put(&w, (uint64_t)p->n_inplace, 4);
     put(&w, p->work_per_thread, 8);
+    put(&w, p->work_shared, 8);
     put(&w, f64_bits(p->flops), 8);
     put(&w, (uint64_t)p->opts.recompute.kind, 4);
     put(&w, (uint64_t)(uint32_t)p->opts.recompute.every, 4);
@@ -150,6 +151,7 @@ static sm_status decode(const sm_graph *g, const char *path, uint64_t lowered_ha
     p->n_tensors = (int)(int32_t)get(r, 4);
     p->n_inplace = (int)(int32_t)get(r, 4);
     p->work_per_thread = get(r, 8);
+    p->work_shared = get(r, 8);
     p->flops = bits_f64(get(r, 8));
     p->opts.recompute.kind = (sm_recompute_kind)get(r, 4);
     p->opts.recompute.every = (int)(int32_t)get(r, 4);

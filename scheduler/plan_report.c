@@ -80,7 +80,8 @@ static void text(sm_sb *b, const sm_plan *p, const sm_graph *g, uint64_t budget)
                      fmt_bytes(ar->lower_bound, b2), ratio(ar->size, ar->lower_bound), fmt_bytes(ar->naive, b3),
                      layout_name(ar));
         if (a == SM_ARENA_WORK && ar->size)
-            sm_sb_printf(b, " (%d threads x %s)", p->n_threads, fmt_bytes(p->work_per_thread, b1));
+            sm_sb_printf(b, p->work_shared ? " (%d threads x %s + %s shared)" : " (%d threads x %s)", p->n_threads,
+                         fmt_bytes(p->work_per_thread, b1), fmt_bytes(p->work_shared, b2));
         sm_sb_printf(b, "\n");
         if (ar->chosen >= 0) {
             sm_sb_printf(b, "  %-16s", "");
@@ -186,7 +187,8 @@ static void json(sm_sb *b, const sm_plan *p, const sm_graph *g, uint64_t budget)
             sm_sb_printf(b, "%s\"%s\": %llu", k ? ", " : "", sm_packer_name(k), (unsigned long long)ar->packed[k]);
         sm_sb_printf(b, "}}%s\n", a + 1 < SM_ARENA_COUNT ? "," : "");
     }
-    sm_sb_printf(b, "  ],\n  \"work_per_thread\": %llu,\n", (unsigned long long)p->work_per_thread);
+    sm_sb_printf(b, "  ],\n  \"work_per_thread\": %llu,\n  \"work_shared\": %llu,\n",
+                 (unsigned long long)p->work_per_thread, (unsigned long long)p->work_shared);
     sm_sb_printf(b, "  \"total\": %llu,\n  \"estimate\": %llu,\n", (unsigned long long)total, (unsigned long long)est);
     if (budget) sm_sb_printf(b, "  \"budget\": %llu,\n  \"fits\": %s,\n", (unsigned long long)budget, est <= budget ? "true" : "false");
     else sm_sb_printf(b, "  \"budget\": null,\n  \"fits\": null,\n");

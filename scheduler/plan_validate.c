@@ -108,12 +108,19 @@ static sm_status check_steps(const sm_plan *p, const sm_graph *g)
         if (!st && d->workspace && sm_plan_align(d->workspace(g, n)) > p->work_per_thread)
             st = sm_error(SM_ERR_INTERNAL, "plan: node '%s' needs %zu bytes of workspace per thread; the plan has %llu",
                           g->t[n->out].name, d->workspace(g, n), (unsigned long long)p->work_per_thread);
+        if (!st && d->shared_workspace && sm_plan_align(d->shared_workspace(g, n)) > p->work_shared)
+            st = sm_error(SM_ERR_INTERNAL, "plan: node '%s' needs %zu bytes of shared workspace; the plan has %llu",
+                          g->t[n->out].name, d->shared_workspace(g, n), (unsigned long long)p->work_shared);
     }
     free(step_of);
-    if (!st && p->arena[SM_ARENA_WORK].size < p->work_per_thread * (uint64_t)p->n_threads)
-        st = sm_error(SM_ERR_INTERNAL, "plan: the workspace arena (%llu bytes) is smaller than %d threads x %llu bytes",
-                      (unsigned long long)p->arena[SM_ARENA_WORK].size, p->n_threads,
-                      (unsigned long long)p->work_per_thread);
+    uint64_t work;
+    if (!st && !sm_plan_work_bytes(p, &work))
+        st = sm_error(SM_ERR_INTERNAL, "plan: %d threads x %llu bytes of workspace + %llu shared overflows 64 bits",
+                      p->n_threads, (unsigned long long)p->work_per_thread, (unsigned long long)p->work_shared);
+    if (!st && p->arena[SM_ARENA_WORK].size < work)
+        st = sm_error(SM_ERR_INTERNAL, "plan: the workspace arena (%llu bytes) is smaller than %d threads x %llu "
+                      "bytes + %llu shared", (unsigned long long)p->arena[SM_ARENA_WORK].size, p->n_threads,
+                      (unsigned long long)p->work_per_thread, (unsigned long long)p->work_shared);
     return st;
 }
 

@@ -52,6 +52,8 @@ static sm_status bind(sm_runtime *rt)
         }
         a->work = rt->base[SM_ARENA_WORK];
         a->work_bytes = p->work_per_thread;
+        a->shared = (char *)rt->base[SM_ARENA_WORK] + p->work_per_thread * (uint64_t)p->n_threads;
+        a->shared_bytes = p->work_shared;
     }
     return SM_OK;
 }

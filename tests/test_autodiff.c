@@ -269,6 +269,43 @@ Test(autodiff, cross_entropy)
     gc_free(&c);
 }
 
+/* The fused head: one ignored row, two chunks of rows would need > 384 rows (test_lm_head checks
+ * those bitwise against the unfused path, whose gradients are checked above). */
+Test(autodiff, lm_head_ce)
+{
+    gc_case c;
+    gc_begin(&c);
+    static const int32_t tg[6] = {0, 4, -1, 2, 6, 1};
+    int64_t sx[3] = {2, 3, 5}, sw[2] = {7, 5}, st[2] = {2, 3};
+    sm_tensor x = gc_param(&c, "x", 3, sx, 1), w = gc_param(&c, "w", 2, sw, 1);
+    sm_tensor t = gc_input(&c, "targets", SM_I32, 2, st, tg), y;
+    GC_OK(sm_lm_head_ce(c.g, x, w, t, "y", &y));
+    gc_finish(&c, y, 1, 91);
+    cr_assert_gt(gc_check_grads(&c, H, TOL), 0);
+    gc_free(&c);
+}
+
+/* rows is a view at an offset: a planner that dropped the offset would read rows 0.. and the
+ * gradient (placed at `start` by pad) would not match the finite differences. */
+Test(autodiff, rows)
+{
+    gc_case c;
+    gc_begin(&c);
+    int64_t s[2] = {6, 4};
+    sm_tensor x = gc_param(&c, "x", 2, s, 1), r, y;
+    GC_OK(sm_graph_op(c.g, SM_OP_ROWS, &x, 1, &(sm_attrs){.i = {2, 3}}, "r", &r));
+    GC_OK(sm_gelu(c.g, r, "y", &y));
+    gc_finish(&c, y, 1, 92);
+    cr_assert_gt(gc_check_grads(&c, H, TOL), 0);
+    const float *xv = gc_data(&c, x), *yv = gc_data(&c, y);
+    gc_run(&c);
+    for (int i = 0; i < 12; i++) {
+        double v = xv[8 + i];
+        cr_assert(fabs(yv[i] - 0.5 * v * (1 + tanh(0.7978845608 * (v + 0.044715 * v * v * v)))) < 1e-5, "element %d", i);
+    }
+    gc_free(&c);
+}
+
 /* ---- attention and rope ---- */
 
 Test(autodiff, attention)
@@ -442,6 +479,7 @@ static void gpt_case(gc_case *c, int threads)
     sm_gpt_config gc;
     sm_gpt_config_default(&gc);
     gc.vocab = 11, gc.context = 8, gc.n_layer = 2, gc.n_head = 2, gc.n_embd = 16, gc.batch = 2, gc.seq = 5;
+    gc.full_logits = 1;   /* the logits are checked too; the fused head has its own test (test_op_lm_head) */
     sm_gpt_tensors io;
     GC_OK(sm_gpt_build(c->g, &gc, &io));
     c->in[0] = io.tokens, c->in_data[0] = gpt_tok;

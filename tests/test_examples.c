@@ -154,6 +154,20 @@ static sm_graph *template_graph(const sm_gpt_config *c)
     return g;
 }
 
+/* What the CLI trains: the part of the file's graph the loss depends on (the files also make the
+ * logits, for generation; their loss is the fused head, as the template's). */
+static sm_graph *training_part(sm_graph *f)
+{
+    sm_tensor loss = sm_graph_loss(f), l;
+    sm_graph *h;
+    OK(sm_graph_extract(f, &loss, 1, &h));
+    OK(sm_graph_find(h, "loss", &l));
+    OK(sm_graph_set_loss(h, l));
+    cr_assert_neq(sm_graph_find(h, "logits", NULL), SM_OK, "training makes no logits");
+    sm_graph_free(f);
+    return h;
+}
+
 /* The files always slice the position table, the template only when T < context: compare at T < CTX. */
 Test(examples, gpt_files_are_the_gpt_templates)
 {
@@ -161,19 +175,19 @@ Test(examples, gpt_files_are_the_gpt_templates)
     sm_gpt_config_default(&c);
     c.vocab = 31, c.context = 16, c.n_layer = 2, c.n_head = 2, c.n_embd = 16, c.batch = 2, c.seq = 8;
     for (int e = 0; e < 2; e++) {
-        sm_graph *t = template_graph(&c), *f = load(examples[e].file, examples[e].defs, examples[e].n_defs);
+        sm_graph *t = template_graph(&c), *f = training_part(load(examples[e].file, examples[e].defs, examples[e].n_defs));
         assert_same_model(t, f);
         sm_graph_free(f);
         sm_graph_free(t);
     }
     /* and at their own default sizes (T=32 < 64 for gpt-tiny; gpt2 as the template has it) */
     const char *defs[] = {"T=32"};
-    sm_gpt_config tiny = {256, 64, 2, 2, 64, 4, 1, 2, 32, 1}, gpt2 = {50257, 1024, 12, 12, 768, 4, 1, 4, 64, 1};
-    sm_graph *t = template_graph(&tiny), *f = load("gpt-tiny.smg", defs, 1);
+    sm_gpt_config tiny = {256, 64, 2, 2, 64, 4, 1, 2, 32, 1, 0}, gpt2 = {50257, 1024, 12, 12, 768, 4, 1, 4, 64, 1, 0};
+    sm_graph *t = template_graph(&tiny), *f = training_part(load("gpt-tiny.smg", defs, 1));
     assert_same_model(t, f);
     sm_graph_free(f);
     sm_graph_free(t);
-    t = template_graph(&gpt2), f = load("gpt2-small.smg", NULL, 0);
+    t = template_graph(&gpt2), f = training_part(load("gpt2-small.smg", NULL, 0));
     assert_same_model(t, f);
     sm_graph_free(f);
     sm_graph_free(t);
@@ -225,12 +239,13 @@ static void model_open(model *m, sm_graph *g)
     OK(sm_runtime_init_params(m->rt, 7));
     OK(sm_graph_find(g, "tokens", &m->tokens));
     OK(sm_graph_find(g, "targets", &m->targets));
-    OK(sm_graph_find(g, "logits", &m->logits));
+    /* a template's training graph fuses the head into its loss: no logits tensor */
+    if (sm_graph_find(g, "logits", &m->logits)) m->logits = SM_NO_TENSOR;
     m->hparams = SM_NO_TENSOR;
     if (sm_graph_find(g, "opt.hparams", &m->hparams)) m->hparams = SM_NO_TENSOR;
     m->B = (int)g->t[m->tokens].ne[0];
     m->T = (int)g->t[m->tokens].ne[1];
-    m->V = (int)g->t[m->logits].ne[2];
+    m->V = m->logits == SM_NO_TENSOR ? 0 : (int)g->t[m->logits].ne[2];
 }
 
 static void model_close(model *m)
@@ -367,6 +382,9 @@ Test(examples, template_weights_load_into_the_file_model)
     int32_t tok[16], tgt[16];
     for (int i = 0; i < 16; i++) tok[i] = (i * 7) % 31, tgt[i] = (i * 5 + 1) % 31;
     float lt = run(&t, tok, tgt), lf = run(&f, tok, tgt);
+    /* the template fuses the head into the loss (lm_head_ce), the file spells out linear +
+     * cross_entropy: the same loss bit for bit */
+    cr_assert_eq(t.logits, SM_NO_TENSOR);
     cr_assert_eq(lt, lf, "same weights, same model, same loss: %g vs %g", (double)lt, (double)lf);
     model_close(&f);
     model_close(&t);

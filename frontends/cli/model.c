@@ -16,12 +16,12 @@ typedef struct {
     sm_gpt_config cfg;
 } template_row;
 
-/*                                 V      ctx   L   H   C    mlp tied B  T    loss */
+/*                                 V      ctx   L   H   C    mlp tied B  T    loss full_logits */
 static const template_row templates[] = {
-    {"gpt", "byte-level GPT, L=6 C=384 H=6 (config c)", {256, 256, 6, 6, 384, 4, 1, 8, 256, 1}},
-    {"gpt-demo", "byte-level GPT, L=4 C=256 H=4 T=128, the demo's", {256, 128, 4, 4, 256, 4, 1, 16, 128, 1}},
-    {"gpt-tiny", "byte-level GPT, L=2 C=64 H=2, for tests", {256, 64, 2, 2, 64, 4, 1, 2, 64, 1}},
-    {"gpt2", "GPT-2 124M shape, L=12 C=768 H=12 V=50257", {50257, 1024, 12, 12, 768, 4, 1, 4, 64, 1}},
+    {"gpt", "byte-level GPT, L=6 C=384 H=6 (config c)", {256, 256, 6, 6, 384, 4, 1, 8, 256, 1, 0}},
+    {"gpt-demo", "byte-level GPT, L=4 C=256 H=4 T=128, the demo's", {256, 128, 4, 4, 256, 4, 1, 16, 128, 1, 0}},
+    {"gpt-tiny", "byte-level GPT, L=2 C=64 H=2, for tests", {256, 64, 2, 2, 64, 4, 1, 2, 64, 1, 0}},
+    {"gpt2", "GPT-2 124M shape, L=12 C=768 H=12 V=50257", {50257, 1024, 12, 12, 768, 4, 1, 4, 64, 1, 0}},
 };
 
 const char *sm_cli_templates_help(void)
@@ -103,6 +103,27 @@ static sm_status to_inference(const char *name, sm_model *m)
     return SM_OK;
 }
 
+/* Training: only what the loss depends on. A file marks its logits as an output for
+ * generation; with a fused loss (lm_head_ce) the training graph then need not make them at all, and
+ * with linear + cross_entropy they stop being pinned for the whole run. */
+static sm_status to_training(sm_model *m)
+{
+    sm_tensor loss = sm_graph_loss(m->g);
+    const char *name;
+    if (loss == SM_NO_TENSOR) return SM_OK;   /* add_training says so when it matters */
+    sm_graph *h;
+    sm_status s = sm_tensor_info(m->g, loss, &name, NULL, NULL, NULL, NULL);
+    if (!s) s = sm_graph_extract(m->g, &loss, 1, &h);
+    if (s) return s;
+    if ((s = sm_graph_find(h, name, &loss)) || (s = sm_graph_set_loss(h, loss))) {
+        sm_graph_free(h);
+        return s;
+    }
+    sm_graph_free(m->g);
+    m->g = h;
+    return SM_OK;
+}
+
 /* -B/-T set the file's parameters B and T, which the file must then declare. */
 static sm_status load_file(const sm_model_spec *spec, sm_model *m)
 {
@@ -121,7 +142,17 @@ static sm_status load_file(const sm_model_spec *spec, sm_model *m)
         s = sm_error(SM_ERR_INVALID_ARG, "%s declares no parameter B for -B to set", spec->name);
     if (!s && spec->seq && !sm_graph_params_int(&params, "T", &dummy))
         s = sm_error(SM_ERR_INVALID_ARG, "%s declares no parameter T for -T to set", spec->name);
+    /* the vocabulary: the logits' last dim (read now: a fused training graph drops them), else the
+     * token table's rows (a file with only a fused loss: lm_head_ce(x, wte, targets)) */
+    int nd;
+    int64_t shape[SM_MAX_DIMS];
+    sm_tensor logits = s ? SM_NO_TENSOR : find_opt(m->g, "logits"), wte = s ? SM_NO_TENSOR : find_opt(m->g, "wte");
+    if (logits != SM_NO_TENSOR && !sm_tensor_info(m->g, logits, NULL, NULL, NULL, &nd, shape))
+        m->gpt.vocab = (int)shape[nd - 1];
+    else if (wte != SM_NO_TENSOR && !sm_tensor_info(m->g, wte, NULL, NULL, NULL, &nd, shape) && nd == 2)
+        m->gpt.vocab = (int)shape[0];
     if (!s && spec->inference) s = to_inference(spec->name, m);
+    else if (!s && spec->training) s = to_training(m);
     if (s) { /* before the lookups below, which clear the message when a name is missing */
         sm_graph_params_free(&params);
         return s;
@@ -130,15 +161,11 @@ static sm_status load_file(const sm_model_spec *spec, sm_model *m)
     m->io.targets = find_opt(m->g, "targets");
     m->io.logits = find_opt(m->g, "logits");
     m->io.loss = sm_graph_loss(m->g);
-    int nd;
-    int64_t shape[SM_MAX_DIMS];
     if (m->io.tokens != SM_NO_TENSOR && !sm_tensor_info(m->g, m->io.tokens, NULL, NULL, NULL, &nd, shape) &&
         nd == 2) {
         m->gpt.batch = (int)shape[0];
         m->gpt.seq = (int)shape[1];
     }
-    if (m->io.logits != SM_NO_TENSOR && !sm_tensor_info(m->g, m->io.logits, NULL, NULL, NULL, &nd, shape))
-        m->gpt.vocab = (int)shape[nd - 1];
     m->gpt.n_layer = sm_graph_params_int(&params, "L", &v) ? (int)v : 0;
     m->gpt.n_head = sm_graph_params_int(&params, "H", &v) ? (int)v : 0;
     m->gpt.n_embd = sm_graph_params_int(&params, "C", &v) ? (int)v : 0;

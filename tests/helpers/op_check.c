@@ -130,13 +130,15 @@ static void direct_runs(op_check_result *r, sm_kernel_args *a, size_t bytes)
 {
     const sm_op_def *d = sm_op_def_get(r->spec->op);
     for (int threads = 1; threads <= 3; threads++) {
-        size_t wb = a->work_bytes * (size_t)threads + 64;
-        void *work = aligned_alloc(64, wb), *y = malloc(bytes);
-        cr_assert(work && y);
+        size_t wb = a->work_bytes * (size_t)threads + 64, sb = a->shared_bytes + 64;
+        void *work = aligned_alloc(64, wb), *shared = aligned_alloc(64, sb), *y = malloc(bytes);
+        cr_assert(work && shared && y);
         memset(work, 0xFF, wb);
+        memset(shared, 0xFF, sb);
         memset(y, 0xFF, bytes);
         sm_kernel_args t = *a;
         t.work = work;
+        t.shared = shared;
         t.y = y;
 #pragma omp parallel num_threads(threads)
         d->forward(&t);
@@ -145,6 +147,7 @@ static void direct_runs(op_check_result *r, sm_kernel_args *a, size_t bytes)
                   "at %d threads", sm_op_name(r->spec->op), op_check_shape(t.out), (unsigned long long)r->spec->seed,
                   (long long)i, threads);
         free(work);
+        free(shared);
         free(y);
     }
 }
@@ -204,6 +207,7 @@ op_check_result *op_check_run(const op_check_spec *s)
         a.x[j] = r->x[j];
     }
     a.work_bytes = d->workspace ? (d->workspace(r->g, a.node) + 63) / 64 * 64 : 0;
+    a.shared_bytes = d->shared_workspace ? (d->shared_workspace(r->g, a.node) + 63) / 64 * 64 : 0;
     direct_runs(r, &a, bytes);
     if (!d->reference) return r;
     /* the reference kernel, called directly on the same inputs, with its own scratch */
