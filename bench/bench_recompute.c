@@ -159,7 +159,9 @@ static void budgets(sm_json *j, const model *m, int threads)
         uint64_t x = a + (b - a) * (uint64_t)s / 5;
         char pol[64];
         snprintf(pol, sizeof pol, "budget:%llu", (unsigned long long)x);
+        double t0 = sm_bench_now();
         sm_plan *p = plan(m, pol, threads);
+        double plan_ms = (sm_bench_now() - t0) * 1e3;
         sm_plan_recompute_info ri;
         sm_plan_recompute(p, &ri);
         double best = -1;
@@ -176,7 +178,9 @@ static void budgets(sm_json *j, const model *m, int threads)
         sm_json_obj(j, NULL);
         sm_json_int(j, "budget", (int64_t)x);
         sm_json_int(j, "plan_bytes", (int64_t)sm_plan_estimate(p));
+        sm_json_num(j, "plan_ms", plan_ms);
         sm_json_int(j, "chosen_every", ri.every);
+        sm_json_bool(j, "chosen_keeps_costly", ri.kind == SM_RECOMPUTE_SELECTIVE);
         sm_json_num(j, "extra_flops", ri.extra_flops);
         sm_json_int(j, "best_every_k", best_k);
         sm_json_num(j, "best_every_k_extra_flops", best);

@@ -137,7 +137,8 @@ sm_status sm_plan_build(const sm_graph *g, const sm_plan_options *o, sm_rc_choic
 }
 
 /* BUDGET: of the candidate choices (recompute.c), the one with the least extra FLOPs whose plan
- * fits the budget; the smallest plan's figures name what is missing when none does. */
+ * fits the budget. The candidates come cheapest first, so the search stops at the first fit; when
+ * none fits, the smallest plan's figures name what is missing. */
 static sm_status plan_search(const sm_graph *g, const sm_plan_options *o, uint64_t budget, sm_plan **out)
 {
     sm_rc_choice *cand;
@@ -150,16 +151,16 @@ static sm_status plan_search(const sm_graph *g, const sm_plan_options *o, uint64
         sm_plan *p;
         if ((s = sm_plan_build(g, o, cand[i], -1, &p))) break;
         if (!cand[i].every) act_none = p->arena[SM_ARENA_ACT].size;
-        if (sm_plan_can_fit(p, budget) && (!best || p->rc.extra_flops < best->rc.extra_flops)) {
-            sm_plan_free(best);
+        if (sm_plan_can_fit(p, budget)) {
             best = p;
-        } else if (!best && (!smallest || sm_plan_estimate(p) < sm_plan_estimate(smallest))) {
+            break;
+        }
+        if (!smallest || sm_plan_estimate(p) < sm_plan_estimate(smallest)) {
             sm_plan_free(smallest);
             smallest = p;
         } else {
             sm_plan_free(p);
         }
-        if (best && !best->rc.extra_flops) break;   /* nothing beats no recompute */
     }
     free(cand);
     if (!s && !best) {

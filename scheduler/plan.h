@@ -101,7 +101,8 @@ sm_status sm_plan_recompute_pass(sm_plan *p, sm_rc_choice c);
 /* recompute.c: the choice a policy stands for on graph g (SQRT and EVERY; BUDGET is searched by
  * plan.c over sm_rc_candidates). */
 sm_status sm_rc_resolve(const sm_graph *g, const sm_recompute_policy *r, sm_rc_choice *out);
-/* recompute.c: the choices a budget search tries, cheapest in FLOPs likely first; *n set. */
+/* recompute.c: the choices a budget search tries, in ascending order of the FLOPs their clones
+ * cost (computed without planning), so the first whose plan fits is the cheapest that fits; *n set. */
 sm_status sm_rc_candidates(const sm_graph *g, sm_rc_choice **out, int *n);
 /* placement.c: allocates p->t, each tensor's arena (from its role) and bytes. */
 sm_status sm_plan_place(const sm_graph *g, sm_plan *p);

@@ -150,25 +150,80 @@ sm_status sm_rc_resolve(const sm_graph *g, const sm_recompute_policy *pol, sm_rc
     return SM_OK;
 }
 
+/* Steps 2 and 3 for choice c: keep[t] for the tensors kept, redo[t] for the saved tensors (and their
+ * unkept inputs) to recompute; returns the FLOPs of recomputing them (a clone runs its source's op
+ * on inputs of the same shapes: the same FLOPs). keep and redo hold g->n_t entries. */
+static double rc_select(const rc_graph *r, sm_rc_choice c, bool *keep, bool *redo, int *n_kept)
+{
+    const sm_graph *g = r->g;
+    int n_t = g->n_t;
+    *n_kept = 0;
+    memset(redo, 0, sizeof *redo * (size_t)n_t);
+    for (int i = 0; i < n_t; i++) keep[i] = r->held[i] || c.every == 0;
+    for (int b = 0; c.every > 0 && b < r->n_bound; b++)
+        if ((r->n_bound - 1 - b) % c.every == 0) keep[r->bound[b]] = true, (*n_kept)++;
+    for (int k = 0; c.keep_costly && k < r->n_nodes; k++)
+        if (r->fwd[k] && costly(g, &g->nodes[k])) keep[g->nodes[k].out] = true;
+    /* the saved tensors not kept, then (backwards over the forward) their unkept inputs */
+    for (int k = 0; k < r->n_nodes; k++)
+        if (!r->fwd[k])
+            for (int i = 0; i < g->nodes[k].n_in; i++) {
+                sm_tensor u = g->nodes[k].in[i];
+                int prod = g->t[u].node;
+                if (prod >= 0 && prod < r->n_nodes && r->fwd[prod] && !keep[u]) redo[u] = true;
+            }
+    double flops = 0;
+    for (int k = r->n_nodes - 1; k >= 0; k--) {
+        if (!r->fwd[k] || !redo[g->nodes[k].out]) continue;
+        for (int i = 0; i < g->nodes[k].n_in; i++)
+            if (!keep[g->nodes[k].in[i]]) redo[g->nodes[k].in[i]] = true;
+        const sm_op_def *d = sm_op_def_get(g->nodes[k].op);
+        if (d->flops) flops += d->flops(g, &g->nodes[k]);
+    }
+    return flops;
+}
+
+typedef struct rc_candidate {
+    sm_rc_choice c;
+    double flops;
+} rc_candidate;
+
+static int by_flops(const void *a, const void *b)
+{
+    const rc_candidate *x = a, *y = b;
+    if (x->flops != y->flops) return x->flops < y->flops ? -1 : 1;
+    /* equal FLOPs: the sparser choice first (fewer kept boundaries, smaller plan), stably */
+    if (x->c.every != y->c.every) return x->c.every == 0 ? -1 : y->c.every == 0 ? 1 : y->c.every - x->c.every;
+    return (int)y->c.keep_costly - (int)x->c.keep_costly;
+}
+
 sm_status sm_rc_candidates(const sm_graph *g, sm_rc_choice **out, int *n)
 {
     rc_graph r;
     sm_status s = rc_analyse(g, g->n_nodes, &r);
     if (s) return s;
-    int nb = r.n_bound > 0 ? r.n_bound : 1;
-    rc_free(&r);
-    /* none, then both flavours of every K from the sparsest to every boundary */
+    int nb = r.n_bound > 0 ? r.n_bound : 1, k = 0, kept;
+    /* none, then both flavours of every K, each with the FLOPs its clones would cost */
+    rc_candidate *cand = malloc(sizeof *cand * (2 * (size_t)nb + 1));
+    bool *keep = malloc(sizeof *keep * ((size_t)g->n_t + 1)), *redo = malloc(sizeof *redo * ((size_t)g->n_t + 1));
     sm_rc_choice *c = malloc(sizeof *c * (2 * (size_t)nb + 1));
-    if (!c) return sm_error(SM_ERR_NOMEM, "recompute: out of memory");
-    int k = 0;
-    c[k++] = (sm_rc_choice){0, false};
-    for (int every = 1; every <= nb; every++) {
-        c[k++] = (sm_rc_choice){every, true};
-        c[k++] = (sm_rc_choice){every, false};
+    if (!cand || !keep || !redo || !c) s = sm_error(SM_ERR_NOMEM, "recompute: out of memory");
+    for (int every = 0; !s && every <= nb; every++)
+        for (int costly_kept = every ? 1 : 0; costly_kept >= 0; costly_kept--) {
+            sm_rc_choice ch = {every, costly_kept};
+            cand[k++] = (rc_candidate){ch, rc_select(&r, ch, keep, redo, &kept)};
+        }
+    if (!s) {
+        qsort(cand, (size_t)k, sizeof *cand, by_flops);
+        for (int i = 0; i < k; i++) c[i] = cand[i].c;
+        *out = c;
+        *n = k;
+    } else {
+        free(c);
     }
-    *out = c;
-    *n = k;
-    return SM_OK;
+    free(cand), free(keep), free(redo);
+    rc_free(&r);
+    return s;
 }
 
 /* A unique name for the clone of `src` in g. */
@@ -238,27 +293,11 @@ sm_status sm_plan_recompute_pass(sm_plan *p, sm_rc_choice c)
     sm_status s = rc_analyse(g, n_nodes, &r);
     if (s) return s;
     p->rc.n_boundaries = r.n_bound;
-    bool *keep = calloc((size_t)n_t + 1, sizeof *keep), *redo = calloc((size_t)n_t + 1, sizeof *redo);
+    bool *keep = malloc(sizeof *keep * ((size_t)n_t + 1)), *redo = malloc(sizeof *redo * ((size_t)n_t + 1));
     sm_tensor *clone = malloc(sizeof *clone * ((size_t)n_t + 1));
     if (!keep || !redo || !clone) s = sm_error(SM_ERR_NOMEM, "recompute: out of memory");
-    /* step 2: kept */
-    for (int i = 0; !s && i < n_t; i++) keep[i] = r.held[i] || c.every == 0, clone[i] = SM_NO_TENSOR;
-    for (int b = 0; !s && c.every > 0 && b < r.n_bound; b++)
-        if ((r.n_bound - 1 - b) % c.every == 0) keep[r.bound[b]] = true, p->rc.n_kept++;
-    for (int k = 0; !s && c.keep_costly && k < n_nodes; k++)
-        if (r.fwd[k] && costly(g, &g->nodes[k])) keep[g->nodes[k].out] = true;
-    /* step 3: the saved tensors not kept, then (backwards over the forward) their unkept inputs */
-    for (int k = 0; !s && k < n_nodes; k++)
-        if (!r.fwd[k])
-            for (int i = 0; i < g->nodes[k].n_in; i++) {
-                sm_tensor u = g->nodes[k].in[i];
-                int prod = g->t[u].node;
-                if (prod >= 0 && prod < n_nodes && r.fwd[prod] && !keep[u]) redo[u] = true;
-            }
-    for (int k = n_nodes - 1; !s && k >= 0; k--)
-        if (r.fwd[k] && redo[g->nodes[k].out])
-            for (int i = 0; i < g->nodes[k].n_in; i++)
-                if (!keep[g->nodes[k].in[i]]) redo[g->nodes[k].in[i]] = true;
+    if (!s) rc_select(&r, c, keep, redo, &p->rc.n_kept);
+    for (int i = 0; !s && i < n_t; i++) clone[i] = SM_NO_TENSOR;
     for (int k = 0; !s && k < n_nodes; k++) {
         if (!r.fwd[k] || !redo[g->nodes[k].out]) continue;
         sm_node n = g->nodes[k];   /* copied: sm_graph_op may move g->nodes */
