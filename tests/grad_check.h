@@ -43,12 +43,6 @@ typedef struct gc_case {
         cr_assert_eq(s_, SM_OK, "%s failed: %s (%s)", #call, sm_status_name(s_), sm_last_error()); \
     } while (0)
 
-/* Tests that need attention's forward kernel skip (visibly) in a build where its row is still a
- * placeholder. */
-#define GC_NEED_ATTENTION()                                                                          \
-    do {                                                                                             \
-        if (!sm_op_def_get(SM_OP_ATTENTION)->forward) cr_skip_test("the attention row has no kernel yet"); \
-    } while (0)
 
 static inline void gc_begin(gc_case *c)
 {

@@ -301,7 +301,6 @@ Test(adamw, loss_decreases_and_threads_agree)
 /* A tiny GPT on one fixed batch: 15 steps must clearly lower its cross-entropy. */
 Test(adamw, tiny_gpt_learns)
 {
-    GC_NEED_ATTENTION();
     sm_graph *g;
     GC_OK(sm_graph_create(&g));
     sm_gpt_config gc;

@@ -310,7 +310,6 @@ Test(autodiff, rows)
 
 Test(autodiff, attention)
 {
-    GC_NEED_ATTENTION();
     for (int span = 0; span < 3; span += 2) {
         gc_case c;
         gc_begin(&c);
@@ -501,7 +500,6 @@ static void gpt_case(gc_case *c, int threads)
 
 Test(autodiff, gpt_gradients)
 {
-    GC_NEED_ATTENTION();
     gc_case c;
     gpt_case(&c, 1);
     int n_params = 0;
@@ -520,7 +518,6 @@ Test(autodiff, gpt_gradients)
 /* Every gradient bitwise the same with 1 and 2 threads. */
 Test(autodiff, gpt_gradients_thread_independent)
 {
-    GC_NEED_ATTENTION();
     gc_case c;
     gpt_case(&c, 2);
     sm_graph *g = c.g;
