@@ -28,17 +28,18 @@ sm_status sm_file_write_atomic(const char *path, const void *const *chunks, cons
 typedef struct sm_file_writer sm_file_writer;
 
 sm_status sm_file_writer_open(const char *path, sm_file_writer **out);
+sm_status sm_file_writer_write(sm_file_writer *w, const void *data, size_t n);
+/* Bytes accepted so far. */
+uint64_t sm_file_writer_offset(const sm_file_writer *w);
+sm_status sm_file_writer_commit(sm_file_writer *w);
+void sm_file_writer_abort(sm_file_writer *w);
+
 /* Checks now what writing path later needs (sm_file_writer_open's checks: path absent or a regular
  * file, its directory there and taking a new file) by creating and removing a temp file: for a
  * long job to fail at its start, not at its end. */
 sm_status sm_file_check_writable(const char *path);
 /* 1 if both paths exist and are the same file (device and inode; links followed), else 0. */
 int sm_file_same(const char *a, const char *b);
-sm_status sm_file_writer_write(sm_file_writer *w, const void *data, size_t n);
-/* Bytes accepted so far. */
-uint64_t sm_file_writer_offset(const sm_file_writer *w);
-sm_status sm_file_writer_commit(sm_file_writer *w);
-void sm_file_writer_abort(sm_file_writer *w);
 
 /* Reads a whole regular file into a malloc'd buffer (free() it) with a NUL byte appended (not counted
  * in *size) so text can be parsed in place. Files larger than max_bytes are refused (SM_ERR_FORMAT)
