@@ -1,7 +1,10 @@
 #include "atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,11 +97,83 @@ static char *dir_of(const char *path)
     return d;
 }
 
+/* What a file type is called in messages. */
+static const char *kind_of(mode_t m)
+{
+    if (S_ISLNK(m)) return "symbolic link";
+    if (S_ISFIFO(m)) return "named pipe (FIFO)";
+    if (S_ISCHR(m)) return "character device";
+    if (S_ISBLK(m)) return "block device";
+    if (S_ISDIR(m)) return "directory";
+    if (S_ISSOCK(m)) return "socket";
+    return "special file";
+}
+
+/* The rename that ends a write replaces whatever is at path: it would turn a device, pipe or socket
+ * into a regular file (as root, `--save /dev/null` would break the system) and replace a symbolic
+ * link instead of writing where it points. So only a regular file or nothing may be there. *mode
+ * gets the existing file's permission bits (0 when absent). */
+static sm_status check_target(const char *path, mode_t *mode)
+{
+    struct stat st;
+    *mode = 0;
+    /* absent, or unreachable: creating the temp file next to it then says why */
+    if (lstat(path, &st) != 0) return SM_OK;
+    if (!S_ISREG(st.st_mode))
+        return sm_error(SM_ERR_IO, "will not write '%s': it is a %s, not a regular file, and saving would replace "
+                        "it; remove it or choose another path", path, kind_of(st.st_mode));
+    *mode = st.st_mode & 07777;
+    return SM_OK;
+}
+
+/* 1 and *pid if name is "<pid>.<n>.tmp" (what follows "<target>." in our temp files' names). */
+static int temp_suffix_pid(const char *name, long *pid)
+{
+    char *end;
+    if (*name < '1' || *name > '9') return 0;
+    errno = 0;
+    long p = strtol(name, &end, 10);
+    if (errno || *end != '.' || p > INT_MAX) return 0;
+    name = end + 1;
+    if (*name < '0' || *name > '9') return 0;
+    while (*name >= '0' && *name <= '9') name++;
+    if (strcmp(name, ".tmp") != 0) return 0;
+    *pid = p;
+    return 1;
+}
+
+/* A writer killed mid-write (SIGKILL, a power cut) leaves its temp file "<path>.<pid>.<n>.tmp"
+ * behind. The next write of the same path removes those whose process no longer exists; a live
+ * process's (ours included) may still be writing. Best effort: what cannot be removed stays. (A
+ * process of another PID namespace writing into the same directory would look dead: not a case
+ * this engine has.) */
+static void remove_stale_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    size_t blen = strlen(base);
+    char *dir = dir_of(path);
+    DIR *d = blen && dir ? opendir(dir) : NULL;
+    free(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        long pid;
+        if (strncmp(e->d_name, base, blen) != 0 || e->d_name[blen] != '.' ||
+            !temp_suffix_pid(e->d_name + blen + 1, &pid))
+            continue;
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) (void)unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
 sm_status sm_file_writer_open(const char *path, sm_file_writer **out)
 {
     static atomic_uint counter;
     *out = NULL;
     if (!path || !*path) return sm_error(SM_ERR_INVALID_ARG, "atomic write: empty path");
+    mode_t mode;
+    sm_status s = check_target(path, &mode);
+    if (s) return s;
+    remove_stale_temps(path);
     sm_file_writer *w = malloc(sizeof *w);
     if (!w) return sm_error(SM_ERR_NOMEM, "writing '%s': out of memory for the writer", path);
     w->fd = -1;
@@ -122,16 +197,15 @@ sm_status sm_file_writer_open(const char *path, sm_file_writer **out)
     if (w->fd < 0) {
         int e = errno;
         char eb[128];
-        sm_status s = sm_error(SM_ERR_IO, "cannot create temp file '%s' to write '%s': %s; %s", w->tmp, path,
-                               errtext(e, eb, sizeof eb), errhint(e));
+        s = sm_error(SM_ERR_IO, "cannot create temp file '%s' to write '%s': %s; %s", w->tmp, path,
+                     errtext(e, eb, sizeof eb), errhint(e));
         free(w->path);
         free(w->tmp);
         free(w);
         return s;
     }
     /* Replacing a file keeps its permissions (a 0600 key file stays private). */
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) (void)fchmod(w->fd, st.st_mode & 07777);
+    if (mode) (void)fchmod(w->fd, mode);
     *out = w;
     return SM_OK;
 }
@@ -252,11 +326,27 @@ sm_status sm_file_write_atomic(const char *path, const void *const *chunks, cons
     return sm_file_writer_commit(w);
 }
 
-/* Opens path for reading and checks it is a regular file; returns the fd or -1 with the error set. */
+sm_status sm_file_check_writable(const char *path)
+{
+    sm_file_writer *w;
+    sm_status s = sm_file_writer_open(path, &w);
+    if (!s) sm_file_writer_abort(w);
+    return s;
+}
+
+int sm_file_same(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Opens path for reading and checks it is a regular file; returns the fd or -1 with the error set.
+ * O_NONBLOCK because opening a named pipe for reading otherwise waits for a writer, forever if none
+ * comes: this way the check below is reached and refuses it. */
 static int open_regular(const char *path, off_t *size, sm_status *s)
 {
     char eb[128];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         int e = errno;
         *s = sm_error(SM_ERR_IO, "cannot open '%s': %s%s", path, errtext(e, eb, sizeof eb),
@@ -270,12 +360,29 @@ static int open_regular(const char *path, off_t *size, sm_status *s)
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        *s = sm_error(SM_ERR_IO, "'%s' is not a regular file", path);
+        *s = sm_error(SM_ERR_IO, "'%s' is a %s, not a regular file: give a regular file (a pipe or device could "
+                      "block the read forever)", path, kind_of(st.st_mode));
+        close(fd);
+        return -1;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        *s = sm_error(SM_ERR_IO, "cannot read '%s': %s", path, errtext(errno, eb, sizeof eb));
         close(fd);
         return -1;
     }
     *size = st.st_size;
     return fd;
+}
+
+sm_status sm_file_check_input(const char *path)
+{
+    if (!path) return sm_error(SM_ERR_INVALID_ARG, "read: null path");
+    sm_status s = SM_OK;
+    off_t size;
+    int fd = open_regular(path, &size, &s);
+    if (fd >= 0) close(fd);
+    return s;
 }
 
 sm_status sm_file_read_all(const char *path, size_t max_bytes, void **data, size_t *size)

@@ -166,7 +166,10 @@ Test(plan_cli, fit_answers_from_plans)
     cr_assert_eq(r.rc, 0, "%s", r.out);
     long long T = json_int(r.out, "\"largest_seq\": {\"batch\": 2, \"seq\": ");
     long long B = json_int(r.out, "\"largest_batch\": {\"seq\": 64, \"batch\": ");
-    uint64_t budget = 48ull << 20;
+    /* the plan gets the budget less what the process holds already (measured, a few MB) */
+    long long process = json_int(r.out, "\"process\": ");
+    cr_assert(process > (1 << 20) && process < (48 << 20), "%lld", process);
+    uint64_t budget = (48ull << 20) - (uint64_t)process;
     cr_assert_gt(T, 64);
     cr_assert(fits_at(2, (int)T, budget), "T=%lld should fit", T);
     cr_assert(!fits_at(2, (int)T + 1, budget), "T=%lld should not fit", T + 1);
@@ -176,6 +179,32 @@ Test(plan_cli, fit_answers_from_plans)
     cr_assert_eq(r.rc, 1, "nothing fits: exit 1\n%s", r.out);
     cr_assert(strstr(r.out, "not even T=1"), "%s", r.out);
     cr_assert(strstr(r.out, "weights"), "%s", r.out);
+}
+
+/* fit --train answers for the whole of `train`: its validation model (unless --val-every 0) and its
+ * training data (--data) come off the budget too. */
+Test(plan_cli, fit_counts_what_train_holds)
+{
+    ran r = cli("fit gpt-tiny --train --budget 48M --val-every 0 --json");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    long long alone = json_int(r.out, "\"largest_seq\": {\"batch\": 2, \"seq\": ");
+    cr_assert_eq(json_int(r.out, "\"validation\": "), 0);
+    r = cli("fit gpt-tiny --train --budget 48M --json");
+    cr_assert_eq(r.rc, 0, "%s", r.out);
+    long long with_val = json_int(r.out, "\"largest_seq\": {\"batch\": 2, \"seq\": ");
+    cr_assert_gt(json_int(r.out, "\"validation\": "), 1 << 20, "%s", r.out);
+    cr_assert_lt(with_val, alone, "the validation model takes room: %lld vs %lld", with_val, alone);
+    /* 64 MiB of data (a sparse file) take 256 MiB as tokens: nothing fits in 48M any more */
+    char data[64], args[160];
+    snprintf(data, sizeof data, "/tmp/sm_fit_data_%d", (int)getpid());
+    FILE *f = fopen(data, "w");
+    cr_assert(f && ftruncate(fileno(f), 64 << 20) == 0);
+    fclose(f);
+    snprintf(args, sizeof args, "fit gpt-tiny --train --budget 48M --data %s", data);
+    r = cli(args);
+    unlink(data);
+    cr_assert_eq(r.rc, 1, "%s", r.out);
+    cr_assert(strstr(r.out, "training data 256.00 MiB") && strstr(r.out, "not even T=1"), "%s", r.out);
 }
 
 Test(plan_cli, sysinfo)

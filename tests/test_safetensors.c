@@ -9,7 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "frontends/safetensors.h"
@@ -573,8 +577,7 @@ Test(atomic, target_is_a_directory)
     sm_st_entry e[8];
     int n = make_entries(e);
     cr_assert_eq(sm_st_write(p, e, n, NULL, 0, 0), SM_ERR_IO);
-    cr_assert(strstr(sm_last_error(), "renaming"), "%s", sm_last_error());
-    cr_assert(strstr(sm_last_error(), "was left unchanged"), "%s", sm_last_error());
+    cr_assert(strstr(sm_last_error(), "is a directory, not a regular file"), "%s", sm_last_error());
     expect_old(in_dir("target/inside"));
     cr_assert_eq(count_temp_files(), 0);
 }
@@ -661,7 +664,7 @@ Test(atomic, read_all_and_map)
     cr_assert(strstr(sm_last_error(), "is 5 bytes, more than the 4 bytes allowed"), "%s", sm_last_error());
     cr_assert_null(d);
     cr_assert_eq(sm_file_read_all(dir, 100, &d, &n), SM_ERR_IO);
-    cr_assert(strstr(sm_last_error(), "is not a regular file"), "%s", sm_last_error());
+    cr_assert(strstr(sm_last_error(), "is a directory, not a regular file"), "%s", sm_last_error());
     cr_assert_eq(sm_file_read_all(in_dir("nope"), 100, &d, &n), SM_ERR_IO);
     cr_assert(strstr(sm_last_error(), "No such file"), "%s", sm_last_error());
     sm_file_map m;
@@ -674,4 +677,122 @@ Test(atomic, read_all_and_map)
     cr_assert_null(m.data);
     cr_assert_eq(m.size, 0);
     sm_file_map_close(&m);
+}
+
+/* ---- what may be written over, and read ------------------------------------------------------- */
+
+/* A character device to write over: one made here (mknod, root), else /dev/null itself, which is
+ * safe because the refusal comes before anything is created or opened. */
+static const char *char_device(void)
+{
+    const char *p = in_dir("null");
+    return mknod(p, S_IFCHR | 0600, makedev(1, 3)) == 0 ? p : "/dev/null";
+}
+
+static void expect_refused_write(const char *p, const char *kind)
+{
+    const void *c[] = {"x"};
+    size_t s[] = {1};
+    cr_assert_eq(sm_file_write_atomic(p, c, s, 1), SM_ERR_IO, "%s", p);
+    cr_assert(strstr(sm_last_error(), kind) && strstr(sm_last_error(), p), "%s", sm_last_error());
+    cr_assert(strstr(sm_last_error(), "remove it or choose another path"), "%s", sm_last_error());
+    sm_file_writer *w;
+    cr_assert_eq(sm_file_writer_open(p, &w), SM_ERR_IO, "the streaming writer refuses %s too", p);
+    cr_assert_eq(sm_file_check_writable(p), SM_ERR_IO);
+    cr_assert_eq(count_temp_files(), 0);
+}
+
+Test(atomic, only_a_regular_file_or_nothing_is_written_over)
+{
+    /* a symbolic link is not followed, nor replaced: the file it points to stays as it was */
+    write_old(in_dir("real"));
+    cr_assert_eq(symlink(in_dir("real"), in_dir("link")), 0);
+    expect_refused_write(in_dir("link"), "is a symbolic link");
+    expect_old(in_dir("real"));
+    struct stat st;
+    cr_assert(lstat(in_dir("link"), &st) == 0 && S_ISLNK(st.st_mode));
+    cr_assert_eq(symlink(in_dir("nowhere"), in_dir("dangling")), 0);
+    expect_refused_write(in_dir("dangling"), "is a symbolic link");
+
+    cr_assert_eq(mkfifo(in_dir("fifo"), 0600), 0);
+    expect_refused_write(in_dir("fifo"), "is a named pipe (FIFO)");
+    cr_assert(lstat(in_dir("fifo"), &st) == 0 && S_ISFIFO(st.st_mode), "the pipe is still a pipe");
+
+    const char *dev = char_device();
+    expect_refused_write(dev, "is a character device");
+    cr_assert(lstat(dev, &st) == 0 && S_ISCHR(st.st_mode), "the device is still a device");
+
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", in_dir("sock"));
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    expect_refused_write(in_dir("sock"), "is a socket");
+    close(fd);
+
+    /* absent and regular are fine, and checking leaves nothing behind */
+    cr_assert_eq(sm_file_check_writable(in_dir("new")), SM_OK, "%s", sm_last_error());
+    cr_assert_eq(access(in_dir("new"), F_OK), -1);
+    cr_assert_eq(sm_file_check_writable(in_dir("real")), SM_OK, "%s", sm_last_error());
+    expect_old(in_dir("real"));
+    cr_assert_eq(count_temp_files(), 0);
+    cr_assert_eq(sm_file_check_writable(in_dir("no/such/dir/f")), SM_ERR_IO);
+    cr_assert(strstr(sm_last_error(), "does not exist"), "%s", sm_last_error());
+}
+
+Test(atomic, same_file)
+{
+    write_old(in_dir("a"));
+    cr_assert_eq(link(in_dir("a"), in_dir("hard")), 0);
+    cr_assert_eq(symlink(in_dir("a"), in_dir("soft")), 0);
+    write_old(in_dir("b"));
+    cr_assert(sm_file_same(in_dir("a"), in_dir("hard")));
+    cr_assert(sm_file_same(in_dir("soft"), in_dir("a")));
+    cr_assert(!sm_file_same(in_dir("a"), in_dir("b")), "same contents, another file");
+    cr_assert(!sm_file_same(in_dir("a"), in_dir("absent")));
+}
+
+/* Temp files left by a writer that was killed are removed by the next write of the same target
+ * when their process is gone; a live process's (here our own) are not, nor another target's. */
+Test(atomic, stale_temp_files_of_dead_writers_are_removed)
+{
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    cr_assert_gt(child, 0);
+    waitpid(child, NULL, 0);   /* reaped: no process has this pid now */
+    char dead[512], live[512], other[512], foreign[512];
+    snprintf(dead, sizeof dead, "%s.%ld.7.tmp", in_dir("ck.st"), (long)child);
+    snprintf(live, sizeof live, "%s.%ld.123.tmp", in_dir("ck.st"), (long)getpid());
+    snprintf(other, sizeof other, "%s.%ld.7.tmp", in_dir("other.st"), (long)child);
+    snprintf(foreign, sizeof foreign, "%s.%ld.x.tmp", in_dir("ck.st"), (long)child);   /* not our naming */
+    spit(dead, "partial", 7);
+    spit(live, "partial", 7);
+    spit(other, "partial", 7);
+    spit(foreign, "partial", 7);
+    const void *c[] = {"new"};
+    size_t s[] = {3};
+    cr_assert_eq(sm_file_write_atomic(in_dir("ck.st"), c, s, 1), SM_OK, "%s", sm_last_error());
+    cr_assert_eq(access(dead, F_OK), -1, "%s (its process is gone) is removed", dead);
+    cr_assert_eq(access(live, F_OK), 0, "%s (its process is alive) stays", live);
+    cr_assert_eq(access(other, F_OK), 0, "another target's temp file stays");
+    cr_assert_eq(access(foreign, F_OK), 0, "a file not of our naming stays");
+}
+
+/* A named pipe as input would block open() or read() forever; it is refused at once. */
+Test(atomic, a_named_pipe_or_device_is_not_read, .timeout = 10)
+{
+    const char *fifo = in_dir("fifo");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    void *d;
+    size_t n;
+    cr_assert_eq(sm_file_read_all(fifo, 100, &d, &n), SM_ERR_IO);
+    cr_assert(strstr(sm_last_error(), "is a named pipe (FIFO), not a regular file") && strstr(sm_last_error(), fifo),
+              "%s", sm_last_error());
+    sm_file_map m;
+    cr_assert_eq(sm_file_map_open(fifo, &m), SM_ERR_IO);
+    cr_assert(strstr(sm_last_error(), "named pipe"), "%s", sm_last_error());
+    cr_assert_eq(sm_file_check_input(fifo), SM_ERR_IO);
+    cr_assert_eq(sm_file_read_all("/dev/zero", 100, &d, &n), SM_ERR_IO);
+    cr_assert(strstr(sm_last_error(), "is a character device"), "%s", sm_last_error());
+    spit(in_dir("r"), "ok", 2);
+    cr_assert_eq(sm_file_check_input(in_dir("r")), SM_OK, "%s", sm_last_error());
 }

@@ -67,5 +67,13 @@ void sm_model_free(sm_model *m);
 int sm_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parses a positive integer option value; prints a usage error naming the option on failure. */
 bool sm_cli_int(const char *cmd, const char *opt, const char *val, long long min, long long max, long long *out);
+/* Parses a --budget value: a byte size above 0 (*bytes), or "auto" (*is_auto; *bytes untouched).
+ * Prints a usage error naming cmd and returns false otherwise. */
+bool sm_cli_budget(const char *cmd, const char *val, uint64_t *bytes, bool *is_auto);
+/* What "auto" means here: the smallest of RAM, available RAM and the container limit. */
+sm_status sm_cli_budget_auto(uint64_t *out);
+/* This process's resident memory now (VmRSS; 0 if unknown): the program, its libraries and whatever
+ * it has read so far, which a run holds on top of its plans. */
+uint64_t sm_cli_rss(void);
 
 #endif

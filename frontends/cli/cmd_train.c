@@ -1,6 +1,8 @@
 /* cmd_train.c — `smallmind train`: train a model on a text file with AdamW, with a live progress
- * line, periodic validation, atomic checkpoints every N steps and on Ctrl-C, and bit-identical resume
- * (batches and the learning rate depend only on the seed and the step number). */
+ * line, periodic validation, atomic checkpoints every N steps and on Ctrl-C or SIGTERM, and
+ * bit-identical resume (batches and the learning rate depend only on the seed and the step number).
+ * Before step 1 it checks what would otherwise fail late: the --save path, and the whole run's memory
+ * against the budget. */
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -11,17 +13,117 @@
 
 #include <omp.h>
 
+#include "../../memory/atomic_file.h"
 #include "../checkpoint.h"
 #include "../dataset.h"
 #include "train.h"
 
-static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t stop_signal;   /* SIGINT or SIGTERM arrived: finish the step, save, exit */
+static volatile sig_atomic_t saving;        /* a checkpoint is being written */
 
-static void on_sigint(int sig)
+static void set_stop_handlers(void (*handler)(int))
 {
-    (void)sig;
-    interrupted = 1;
-    signal(SIGINT, SIG_DFL);   /* a second Ctrl-C stops at once */
+    struct sigaction sa = {.sa_flags = SA_RESTART};
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* The first SIGINT or SIGTERM asks to stop after the current step; a second one stops at once,
+ * except while a checkpoint is being written: that always finishes, so its temp file is renamed or
+ * removed, never left behind. The signals stay caught during a save rather than blocked, because a
+ * signal blocked in this thread goes to an OpenMP worker thread, where the default action would still
+ * end the process. */
+static void on_stop(int sig)
+{
+    stop_signal = sig;
+    if (!saving) set_stop_handlers(SIG_DFL);
+}
+
+/* sm_train_save with the stop signals caught for its duration (see on_stop). */
+static sm_status save_checkpoint(const sm_train_options *o, sm_session *s, long long next_step)
+{
+    saving = 1;
+    set_stop_handlers(on_stop);
+    sm_status st = sm_train_save(o, s, o->save, next_step);
+    saving = 0;
+    if (stop_signal) set_stop_handlers(SIG_DFL);
+    return st;
+}
+
+/* --save, checked before the run rather than at its end: the path must take a new file (its
+ * directory exists and is writable; nothing but a regular file is there) and must not be a file the
+ * run reads, which saving would replace. The --resume checkpoint may be saved over: continuing a run
+ * into its own checkpoint is how a run is extended, and the rename keeps the old one whole until the
+ * new one is complete. */
+static int check_save_path(const char *cmd, const sm_train_options *o)
+{
+    if (sm_file_check_writable(o->save)) return sm_cli_fail(cmd, "--save: %s", sm_last_error());
+    char tok[1024];
+    snprintf(tok, sizeof tok, "%s", o->tokenizer);
+    char *vocab = !strncmp(tok, "gpt2:", 5) ? tok + 5 : NULL, *merges = vocab ? strchr(vocab, ':') : NULL;
+    if (merges) *merges++ = '\0';
+    const char *inputs[] = {o->data, sm_model_is_file(o->spec.name) ? o->spec.name : NULL, vocab, merges};
+    const char *what[] = {"the training data (--data)", "the model's graph file", "the tokenizer's vocabulary",
+                          "the tokenizer's merges"};
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
+        if (sm_file_same(o->save, inputs[i]))
+            return sm_cli_fail(cmd, "--save %s is %s '%s': saving would replace it; choose another path", o->save,
+                               what[i], inputs[i]);
+    return 0;
+}
+
+/* The run's memory: what this process holds already (the program, the tokenizer, the training data)
+ * plus the training plan plus the validation model's plan. */
+typedef struct run_memory {
+    uint64_t budget;   /* 0 = none could be told */
+    uint64_t held;     /* resident before the models were built */
+    uint64_t data;     /* of which the training tokens */
+    uint64_t val;      /* the validation model's plan (0 without validation) */
+} run_memory;
+
+/* Refuses, before anything large is allocated, a run that would not fit its budget (inside a
+ * container, the alternative is to be killed mid-run with no message). Returns 1 (printed) or 0. */
+static int check_budget(const char *cmd, const sm_train_options *o, const run_memory *rm, const sm_plan *train)
+{
+    uint64_t plan = sm_plan_estimate(train), need = rm->held + plan + rm->val;
+    char b[6][SM_BYTES_STR_MAX], val[96] = "";
+    if (!rm->budget || need <= rm->budget) return 0;
+    if (rm->val)
+        snprintf(val, sizeof val, ", the validation model %s", sm_format_bytes(rm->val, b[2], sizeof b[2]));
+    return sm_cli_fail(cmd, "the run needs %s but the budget is %s%s: the training plan %s (largest term: %s)%s, this "
+                       "process %s (of which the training data %s). To fit: lower the batch or the sequence length "
+                       "(-B, -T), recompute activations (--recompute auto), drop validation (--val-every 0), or give "
+                       "a larger --budget",
+                       sm_format_bytes(need, b[0], sizeof b[0]), sm_format_bytes(rm->budget, b[1], sizeof b[1]),
+                       o->budget ? "" : " (auto: the smallest of RAM, available RAM and the container limit)",
+                       sm_format_bytes(plan, b[3], sizeof b[3]), sm_arena_role_label(sm_plan_dominant(train)), val,
+                       sm_format_bytes(rm->held, b[4], sizeof b[4]), sm_format_bytes(rm->data, b[5], sizeof b[5]));
+}
+
+/* Plans the validation model (ev, NULL without validation) and the training model (tr, built), checks
+ * both with this process against the budget, and only then allocates them. Returns 1 (printed) or 0. */
+static int start_sessions(const char *cmd, const sm_train_options *o, run_memory *rm, sm_session *tr, sm_session *ev)
+{
+    sm_model_spec es = o->spec;
+    es.training = false;
+    if (ev && (sm_session_load(ev, &es, NULL) || sm_session_plan(ev, o->threads)))
+        return sm_cli_fail(cmd, "%s", sm_last_error());
+    rm->val = ev ? sm_plan_estimate(ev->plan) : 0;
+    /* recompute auto aims at what the budget leaves the training plan */
+    char aimed[160] = "";
+    if (rm->budget && tr->recompute.kind == SM_RECOMPUTE_BUDGET && !tr->recompute.budget) {
+        char b[3][SM_BYTES_STR_MAX];
+        tr->recompute.budget = rm->budget > rm->held + rm->val ? rm->budget - rm->held - rm->val : 1;
+        snprintf(aimed, sizeof aimed, " (of the %s budget, this process holds %s and the validation model takes %s)",
+                 sm_format_bytes(rm->budget, b[0], sizeof b[0]), sm_format_bytes(rm->held, b[1], sizeof b[1]),
+                 sm_format_bytes(rm->val, b[2], sizeof b[2]));
+    }
+    if (sm_session_plan(tr, o->threads)) return sm_cli_fail(cmd, "%s%s", sm_last_error(), aimed);
+    if (check_budget(cmd, o, rm, tr->plan)) return 1;
+    if (sm_session_alloc(tr) || (ev && sm_session_alloc(ev))) return sm_cli_fail(cmd, "%s", sm_last_error());
+    return 0;
 }
 
 void sm_train_options_default(sm_train_options *o)
@@ -140,12 +242,19 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     memset(res, 0, sizeof *res);
     res->val_loss = NAN;
 
+    if (o->save && check_save_path(cmd, o)) goto out;
+    run_memory rm = {.budget = o->budget};
+    if (!rm.budget && sm_cli_budget_auto(&rm.budget))
+        fprintf(stderr, "smallmind %s: --budget auto: %s; the run is not checked against a budget\n", cmd,
+                sm_last_error());
     if (sm_cli_tokenizer_open(o->tokenizer, &tok) || sm_cli_read_tokens(o->data, tok, false, &ids, &n_ids)) {
         sm_cli_fail(cmd, "%s", sm_last_error());
         goto out;
     }
+    rm.held = sm_cli_rss();
+    rm.data = (uint64_t)n_ids * sizeof *ids;
     o->spec.training = true;
-    if (sm_session_open(&tr, &o->spec, &o->adamw, o->threads)) {
+    if (sm_session_load(&tr, &o->spec, &o->adamw)) {
         sm_cli_fail(cmd, "%s", sm_last_error());
         goto out;
     }
@@ -161,6 +270,8 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
         goto out;
     }
     ids = NULL;
+    bool have_val = d.n > d.n_train && o->val_every > 0;
+    if (start_sessions(cmd, o, &rm, &tr, have_val ? &ev : NULL)) goto out;
     if (o->resume) {
         sm_st_file *meta;
         if (sm_checkpoint_load(tr.rt, o->resume, SM_SAVE_OPTIMIZER, &meta)) {
@@ -172,13 +283,6 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
         sm_st_close(meta);
         printf("resumed from %s at step %lld\n", o->resume, start_step);
     } else if (sm_runtime_init_params(tr.rt, (uint64_t)o->seed)) {
-        sm_cli_fail(cmd, "%s", sm_last_error());
-        goto out;
-    }
-    bool have_val = d.n > d.n_train && o->val_every > 0;
-    sm_model_spec es = o->spec;
-    es.training = false;
-    if (have_val && sm_session_open(&ev, &es, NULL, o->threads)) {
         sm_cli_fail(cmd, "%s", sm_last_error());
         goto out;
     }
@@ -197,6 +301,12 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     }
     printf("data %s: %lld tokens (%lld train, %lld validation); unigram entropy %.4f nats/token\n", o->data,
            (long long)d.n, (long long)d.n_train, (long long)(d.n - d.n_train), res->unigram_entropy);
+    if (rm.budget) {
+        char need[SM_BYTES_STR_MAX], budget[SM_BYTES_STR_MAX];
+        printf("memory: %s of the %s budget (plans and this process)\n",
+               sm_format_bytes(rm.held + sm_plan_estimate(tr.plan) + rm.val, need, sizeof need),
+               sm_format_bytes(rm.budget, budget, sizeof budget));
+    }
     fflush(stdout);
 
     x = malloc(sizeof *x * (size_t)B * (size_t)T * 2);
@@ -205,13 +315,13 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
         goto out;
     }
     int32_t *y = x + (size_t)B * T;
-    interrupted = 0;
-    signal(SIGINT, on_sigint);
+    stop_signal = 0;
+    set_stop_handlers(on_stop);
     bool tty = isatty(STDOUT_FILENO);
     double t0 = omp_get_wtime();
-    long long step = start_step;
+    long long step = start_step, saved = -1;   /* the step of the last checkpoint written */
     long long last = o->until > 0 && o->until < o->steps ? o->until : o->steps;
-    for (; step < last && !interrupted; step++) {
+    for (; step < last && !stop_signal; step++) {
         float hp[SM_ADAMW_HPARAMS], loss;
         sm_dataset_train_batch(&d, (uint64_t)o->seed, step, B, T, x, y);
         if (sm_adamw_hparams(&o->adamw, step, hp) || sm_runtime_set(tr.rt, tr.m.opt.hparams, hp, sizeof hp) ||
@@ -246,10 +356,12 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
             res->val_loss = vl;
             printf("%sstep %lld: validation loss %.4f\n", tty ? "\r\033[K" : "", step + 1, vl);
         }
-        if (o->save && o->save_every && (step + 1) % o->save_every == 0 && step + 1 < o->steps &&
-            sm_train_save(o, &tr, o->save, step + 1)) {
-            sm_cli_fail(cmd, "saving: %s", sm_last_error());
-            goto out;
+        if (o->save && o->save_every && (step + 1) % o->save_every == 0 && step + 1 < o->steps) {
+            if (save_checkpoint(o, &tr, step + 1)) {
+                sm_cli_fail(cmd, "saving: %s", sm_last_error());
+                goto out;
+            }
+            saved = step + 1;
         }
         if (o->max_seconds > 0 && omp_get_wtime() - t0 >= o->max_seconds) {
             step++;
@@ -265,17 +377,18 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
         }
         printf("%sstep %lld: validation loss %.4f\n", tty ? "\r\033[K" : "", step, res->val_loss);
     }
-    if (interrupted) printf("\ninterrupted: step %lld finished\n", step);
+    if (stop_signal)
+        printf("\ninterrupted (%s): step %lld finished\n", stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", step);
     if (o->save) {
-        if (sm_train_save(o, &tr, o->save, step)) {
+        if (saved != step && save_checkpoint(o, &tr, step)) {
             sm_cli_fail(cmd, "saving: %s", sm_last_error());
             goto out;
         }
         printf("saved %s (step %lld; resume with --resume %s)\n", o->save, step, o->save);
     }
-    rc = interrupted ? 130 : 0;
+    rc = stop_signal ? 128 + stop_signal : 0;
 out:
-    signal(SIGINT, SIG_DFL);
+    set_stop_handlers(SIG_DFL);
     free(x);
     free(ids);
     sm_dataset_free(&d);

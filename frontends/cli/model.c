@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "../../graph/error.h"
+#include "../../memory/atomic_file.h"
 #include "../graph_parse.h"
 #include "../graph_prune.h"
 #include "cli.h"
@@ -135,7 +136,9 @@ static sm_status load_file(const sm_model_spec *spec, sm_model *m)
     sm_graph_load_opts o = {.defines = spec->defines, .n_defines = spec->n_defines, .soft_defines = soft,
                             .n_soft_defines = n_soft};
     sm_graph_params params;
-    sm_status s = sm_graph_load_file_ex(spec->name, &o, &m->g, &params);
+    /* the graph reader opens the file itself: a named pipe there would block it forever */
+    sm_status s = sm_file_check_input(spec->name);
+    if (!s) s = sm_graph_load_file_ex(spec->name, &o, &m->g, &params);
     if (s) return s;
     int64_t v, dummy;
     if (spec->batch && !sm_graph_params_int(&params, "B", &dummy))

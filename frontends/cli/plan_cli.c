@@ -75,16 +75,7 @@ int sm_plan_cli_option(const char *cmd, sm_plan_cli *o, int argc, char **argv, i
         }
         ++*i;
     } else if (!strcmp(a, "--budget")) {
-        if (val && !strcmp(val, "auto")) {
-            o->budget_auto = true;
-        } else if (!val || sm_parse_bytes(val, &o->budget) || o->budget == 0) {
-            fprintf(stderr, "smallmind %s: --budget needs a byte size above 0 (512M, 8G, 8GB) or auto: %s\n", cmd,
-                    val ? (o->budget == 0 && !sm_parse_bytes(val, &o->budget) ? "0 is no budget" : sm_last_error())
-                        : "nothing given");
-            return -1;
-        } else {
-            o->budget_auto = false;
-        }
+        if (!sm_cli_budget(cmd, val, &o->budget, &o->budget_auto)) return -1;
         ++*i;
     } else {
         return 0;
@@ -94,11 +85,7 @@ int sm_plan_cli_option(const char *cmd, sm_plan_cli *o, int argc, char **argv, i
 
 int sm_plan_cli_resolve_budget(const char *cmd, sm_plan_cli *o)
 {
-    if (!o->budget_auto) return 0;
-    sm_sysinfo si;
-    if (sm_sysinfo_get(&si)) return sm_cli_fail(cmd, "--budget auto: %s", sm_last_error());
-    if (!si.budget_auto) return sm_cli_fail(cmd, "--budget auto: cannot tell how much memory there is; give a size");
-    o->budget = si.budget_auto;
+    if (o->budget_auto && sm_cli_budget_auto(&o->budget)) return sm_cli_fail(cmd, "--budget auto: %s", sm_last_error());
     return 0;
 }
 

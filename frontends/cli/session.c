@@ -83,22 +83,39 @@ sm_status sm_cli_read_tokens(const char *path, const sm_tokenizer *tok, bool ids
 
 sm_status sm_session_open(sm_session *s, const sm_model_spec *spec, const sm_adamw_config *adamw, int threads)
 {
+    sm_status st = sm_session_load(s, spec, adamw);
+    return st ? st : sm_session_start(s, threads);
+}
+
+sm_status sm_session_load(sm_session *s, const sm_model_spec *spec, const sm_adamw_config *adamw)
+{
     memset(s, 0, sizeof *s);
     sm_model_spec sp = *spec;
     sp.adamw = adamw;
     s->recompute = spec->recompute;
-    sm_status st = sm_model_load(&sp, &s->m);
-    return st ? st : sm_session_start(s, threads);
+    return sm_model_load(&sp, &s->m);
 }
 
 sm_status sm_session_start(sm_session *s, int threads)
+{
+    sm_status st = sm_session_plan(s, threads);
+    return st ? st : sm_session_alloc(s);
+}
+
+sm_status sm_session_plan(sm_session *s, int threads)
 {
     sm_plan_options po;
     sm_plan_options_default(&po);
     po.n_threads = threads;
     po.recompute = s->recompute;
     sm_status st = sm_plan_create(s->m.g, &po, &s->plan);
-    if (!st) st = sm_runtime_create(s->m.g, s->plan, &s->rt);
+    if (st) sm_session_close(s);
+    return st;
+}
+
+sm_status sm_session_alloc(sm_session *s)
+{
+    sm_status st = sm_runtime_create(s->m.g, s->plan, &s->rt);
     if (st) sm_session_close(s);
     return st;
 }

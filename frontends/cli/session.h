@@ -24,6 +24,12 @@ typedef struct sm_session {
 sm_status sm_session_open(sm_session *s, const sm_model_spec *spec, const sm_adamw_config *adamw, int threads);
 /* Plans s->m (already built) for `threads` and creates its runtime; closes s on failure. */
 sm_status sm_session_start(sm_session *s, int threads);
+/* The same in steps, so the plans can be checked against a budget before anything large is
+ * allocated: load builds the model (no plan, no runtime yet), plan plans it (closes s on failure),
+ * alloc creates the runtime (closes s on failure). */
+sm_status sm_session_load(sm_session *s, const sm_model_spec *spec, const sm_adamw_config *adamw);
+sm_status sm_session_plan(sm_session *s, int threads);
+sm_status sm_session_alloc(sm_session *s);
 void sm_session_close(sm_session *s);
 
 /* What a checkpoint written by `smallmind train --save` records about its run (its metadata). */

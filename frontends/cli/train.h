@@ -19,6 +19,7 @@ typedef struct sm_train_options {
     const char *save;          /* checkpoint path (NULL = do not save) */
     int save_every;            /* steps between checkpoints (0 = only at the end / on Ctrl-C) */
     const char *resume;        /* checkpoint to resume from */
+    uint64_t budget;           /* --budget: the run's memory limit in bytes; 0 = auto (the default) */
 } sm_train_options;
 
 typedef struct sm_train_result {
@@ -29,7 +30,8 @@ typedef struct sm_train_result {
 void sm_train_options_default(sm_train_options *o);
 /* Parses train's options (argv[0] is the command); returns -1 to go on, else an exit status. */
 int sm_train_parse(const char *cmd, int argc, char **argv, sm_train_options *o);
-/* Trains; prints progress; returns the exit status (130 when interrupted, after saving). */
+/* Trains; prints progress; returns the exit status: 0, 1 on failure (before step 1 when --save or the
+ * budget would not do), 128 + the signal when stopped by SIGINT (130) or SIGTERM (143), after saving. */
 int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res);
 sm_status sm_train_save(const sm_train_options *o, sm_session *s, const char *path, long long next_step);
 

@@ -11,7 +11,10 @@ static void help(void)
     printf("usage: smallmind train [MODEL] --data FILE [options]\n"
            "  Trains MODEL (a template or a graph file; default gpt) on a text file with AdamW.\n"
            "  Batches are random windows of T+1 tokens from the first 90%% of the file; the last 10%% is\n"
-           "  held out for validation. Ctrl-C finishes the current step, saves (with --save) and exits.\n\n"
+           "  held out for validation. Ctrl-C or SIGTERM finishes the current step, saves (with --save) and\n"
+           "  exits with status 130 (SIGTERM: 143); a second one stops at once, except during a save.\n"
+           "  Before step 1 the whole run (training plan, validation model, this process with its data) is\n"
+           "  checked against the memory budget, and the --save path is checked.\n\n"
            "  --data FILE          training text (required)\n"
            "  --tokenizer SPEC     byte (default) or gpt2:VOCAB.json:MERGES.txt\n"
            "  -B N, -T N           batch size and sequence length (default: the model's)\n"
@@ -27,10 +30,14 @@ static void help(void)
            "  --recompute P        recompute activations in the backward instead of keeping them: none\n"
            "                       (default), every:K, sqrt, selective, budget:BYTES, auto (see `smallmind\n"
            "                       plan --help`); the results are bitwise the same\n"
-           "  --val-every N        validation loss every N steps (default 100; 0 = never)\n"
+           "  --budget BYTES|auto  the run's memory limit (512M, 8G); default auto: the smallest of RAM,\n"
+           "                       available RAM and the container limit\n"
+           "  --val-every N        validation loss every N steps (default 100; 0 = never, and no\n"
+           "                       validation model in memory)\n"
            "  --val-batches N      batches per validation (default 8)\n"
            "  --log-every N        a progress line every N steps (default 10)\n"
-           "  --save FILE          checkpoint (safetensors) at the end and on Ctrl-C\n"
+           "  --save FILE          checkpoint (safetensors) at the end and on Ctrl-C; refused at the start\n"
+           "                       if FILE cannot be written or is one of the run's input files\n"
            "  --save-every N       also every N steps\n"
            "  --resume FILE        continue a checkpoint: model, B, T, tokenizer, seed and the optimizer\n"
            "                       schedule come from it; the run continues bit-identically\n"
@@ -110,6 +117,13 @@ int sm_train_parse(const char *cmd, int argc, char **argv, sm_train_options *o)
         STR("--resume", o->resume)
         else if (!strcmp(a, "-D")) {
             if (!sm_cli_define(cmd, &o->spec, val)) return 2;
+            i++;
+        }
+        else if (!strcmp(a, "--budget")) {
+            bool is_auto;
+            uint64_t bytes = 0;
+            if (!sm_cli_budget(cmd, val, &bytes, &is_auto)) return 2;
+            o->budget = is_auto ? 0 : bytes;
             i++;
         }
         else if (!strcmp(a, "--recompute")) {
