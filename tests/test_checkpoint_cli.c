@@ -139,8 +139,9 @@ static void inf_in_adam(const char *name, float *x, int64_t n)
  * element, by every command that loads them. */
 Test(checkpoint_cli, values_that_are_not_finite_are_refused)
 {
-    char args[1024];
-    const char *nan_st = at("nan.st"), *data = sm_test_corpus();
+    char args[1024], nan_st[512];
+    const char *data = sm_test_corpus();
+    snprintf(nan_st, sizeof nan_st, "%s", at("nan.st"));
     rewrite(nan_st, nan_in_fc, NULL, NULL, KEEP_SUM);
     const char *want = "nan.st: tensor 'h1.mlp.fc.w' holds NaN at element 7";
     snprintf(args, sizeof args, "generate --checkpoint %s -n 2", nan_st);
