@@ -392,7 +392,6 @@ sm_status sm_gpt2_hf_config_load(const char *path, sm_gpt2_hparams *hp)
         sm_json_free(doc);
     }
     free(text);
-    hp->padded_vocab = hp->vocab;
     return s;
 }
 
@@ -429,8 +428,8 @@ sm_status sm_gpt2_load_hf_file(const char *path, int n_head, sm_gpt2_weights *ou
     sm_status s = have_config ? sm_gpt2_hf_config_load(config, &c) : SM_OK;
     if (s) return s;
     if (n_head > 0 && c.n_head && n_head != c.n_head)
-        return sm_error(SM_ERR_INVALID_ARG, "%s: %d attention heads were asked for, but %s says n_head %d: give its "
-                        "number or none", path, n_head, config, c.n_head);
+        return sm_error(SM_ERR_INVALID_ARG, "%s: %d attention heads were asked for, but %s says n_head %d: ask for "
+                        "that many, or leave the count to the config", path, n_head, config, c.n_head);
     sm_st_file *f;
     if ((s = sm_st_open(path, &f))) return s;
     s = sm_gpt2_load_hf(f, n_head > 0 ? n_head : c.n_head, out);
