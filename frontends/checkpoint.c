@@ -1,16 +1,95 @@
 /* checkpoint.c — parameters and optimizer state <-> safetensors. The file's tensors are exactly the
  * graph's persistent tensors, by name, so a checkpoint fits one model configuration and says so
- * precisely when it does not. */
+ * precisely when it does not; its metadata carries the model's identity and a checksum. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "../graph/error.h"
 #include "../graph/graph.h"
 #include "checkpoint.h"
+#include "graph_prune.h"
+
+#define HEX64 17   /* 16 hex digits and a NUL */
 
 static bool saved(const sm_tensor_rec *r, unsigned flags)
 {
     return r->role == SM_ROLE_PARAM || (r->role == SM_ROLE_OPTIM && (flags & SM_SAVE_OPTIMIZER));
+}
+
+static void hex64(char *buf, uint64_t v) { snprintf(buf, HEX64, "%016llx", (unsigned long long)v); }
+
+/* The identity of what the weights mean: the forward graph (what the loss depends on), so a training
+ * graph's optimizer part may differ between the run that saved and the one that resumes. */
+static sm_status model_identity(const sm_graph *g, char id[HEX64])
+{
+    sm_tensor loss = sm_graph_loss(g);
+    sm_graph *fwd = NULL;
+    if (loss != SM_NO_TENSOR) {
+        sm_status s = sm_graph_extract(g, &loss, 1, &fwd);
+        if (s) return s;
+    }
+    uint64_t h = sm_graph_identity(fwd ? fwd : g);
+    sm_graph_free(fwd);
+    if (!h) return sm_error(SM_ERR_NOMEM, "the model's identity: its canonical form could not be made (out of memory)");
+    hex64(id, h);
+    return SM_OK;
+}
+
+static int by_key(const void *a, const void *b)
+{
+    return strcmp(((const sm_st_kv *)a)->key, ((const sm_st_kv *)b)->key);
+}
+
+/* XXH3-64 chained through the pairs in key order (each key and value with its NUL, seeded with the
+ * hash so far), so the order a writer put them in does not matter. The checksum's own pair and the
+ * safetensors layer's "sm." keys (checked by that layer) are left out. Sorts kv. */
+static uint64_t meta_checksum(sm_st_kv *kv, int n)
+{
+    qsort(kv, (size_t)n, sizeof *kv, by_key);
+    uint64_t h = 0;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(kv[i].key, SM_CKPT_KEY_CHECKSUM) || !strncmp(kv[i].key, "sm.", 3)) continue;
+        h = XXH3_64bits_withSeed(kv[i].key, strlen(kv[i].key) + 1, h);
+        h = XXH3_64bits_withSeed(kv[i].value, strlen(kv[i].value) + 1, h);
+    }
+    return h;
+}
+
+static sm_status verify_metadata(const sm_st_file *f)
+{
+    const char *stored = sm_st_metadata_get(f, SM_CKPT_KEY_CHECKSUM);
+    if (!stored) {   /* a checkpoint from before metadata checksums, unless it has an identity */
+        if (!sm_st_metadata_get(f, SM_CKPT_KEY_GRAPH)) return SM_OK;
+        return sm_error(SM_ERR_FORMAT, "%s: has a '%s' but no '%s': its metadata was edited; restore the file from a "
+                        "backup", sm_st_name(f), SM_CKPT_KEY_GRAPH, SM_CKPT_KEY_CHECKSUM);
+    }
+    int n = sm_st_metadata_count(f);
+    sm_st_kv *kv = malloc(sizeof *kv * (size_t)n);
+    if (!kv) return sm_error(SM_ERR_NOMEM, "%s: out of memory checking its metadata", sm_st_name(f));
+    for (int i = 0; i < n; i++) sm_st_metadata_at(f, i, &kv[i].key, &kv[i].value);
+    char sum[HEX64];
+    hex64(sum, meta_checksum(kv, n));
+    free(kv);
+    if (!strcmp(sum, stored)) return SM_OK;
+    return sm_error(SM_ERR_FORMAT, "%s: metadata checksum mismatch (stored '%.40s', computed %s): its metadata was "
+                    "edited or damaged; restore the file from a backup", sm_st_name(f), stored, sum);
+}
+
+/* Resuming: the file's model must be the one built now. */
+static sm_status check_identity(const sm_graph *g, const sm_st_file *f)
+{
+    const char *stored = sm_st_metadata_get(f, SM_CKPT_KEY_GRAPH), *model = sm_st_metadata_get(f, "model");
+    char id[HEX64];
+    if (!stored) return SM_OK;   /* written before identities were stored */
+    sm_status s = model_identity(g, id);
+    if (s || !strcmp(id, stored)) return s;
+    return sm_error(SM_ERR_FORMAT, "%s: saved from a model of graph identity %.40s, but the model built now%s%.1024s%s "
+                    "has identity %s: its graph changed since the save (an edited graph file?); restore that graph, or "
+                    "train from the start instead of resuming", sm_st_name(f), stored, model ? " from '" : "",
+                    model ? model : "", model ? "'" : "", id);
 }
 
 sm_status sm_checkpoint_save(sm_runtime *rt, const char *path, unsigned flags, const sm_st_kv *meta, int n_meta)
@@ -33,9 +112,45 @@ sm_status sm_checkpoint_save(sm_runtime *rt, const char *path, unsigned flags, c
         e[n].data = data;
         n++;
     }
-    if (!s) s = sm_st_write(path, e, n, meta, n_meta, 0);
+    /* the caller's pairs, the identity, then the checksum over both */
+    sm_st_kv *kv = s ? NULL : malloc(sizeof *kv * (size_t)(n_meta + 2));
+    char id[HEX64], sum[HEX64];
+    if (!s && !kv) s = sm_error(SM_ERR_NOMEM, "saving '%s': out of memory", path);
+    if (!s) s = model_identity(g, id);
+    if (!s) {
+        if (n_meta) memcpy(kv, meta, sizeof *kv * (size_t)n_meta);
+        kv[n_meta] = (sm_st_kv){SM_CKPT_KEY_GRAPH, id};
+        hex64(sum, meta_checksum(kv, n_meta + 1));
+        kv[n_meta + 1] = (sm_st_kv){SM_CKPT_KEY_CHECKSUM, sum};
+        s = sm_st_write(path, e, n, kv, n_meta + 2, 0);
+    }
+    free(kv);
     free(e);
     return s;
+}
+
+sm_status sm_checkpoint_open(const char *path, sm_st_file **out)
+{
+    sm_st_file *f;
+    sm_status s = sm_st_open(path, &f);
+    if (!s && (s = verify_metadata(f))) sm_st_close(f);
+    if (!s) *out = f;
+    return s;
+}
+
+sm_status sm_checkpoint_meta_int(const sm_st_file *f, const char *key, long long min, long long max, long long *out)
+{
+    const char *v = sm_st_metadata_get(f, key);
+    if (!v) return SM_OK;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    /* decimal digits only: strtoll would also take leading blanks and a '+' */
+    if ((*v != '-' && (*v < '0' || *v > '9')) || *end || end == v || errno || x < min || x > max)
+        return sm_error(SM_ERR_FORMAT, "%s: metadata '%s' is \"%.64s\"; it must be an integer from %lld to %lld: the "
+                        "file was edited or damaged", sm_st_name(f), key, v, min, max);
+    *out = x;
+    return SM_OK;
 }
 
 sm_status sm_checkpoint_load(sm_runtime *rt, const char *path, unsigned flags, sm_st_file **meta)
@@ -43,8 +158,9 @@ sm_status sm_checkpoint_load(sm_runtime *rt, const char *path, unsigned flags, s
     if (!rt || !path) return sm_error(SM_ERR_INVALID_ARG, "loading a checkpoint: NULL runtime or path");
     const sm_graph *g = sm_runtime_graph(rt);
     sm_st_file *f;
-    sm_status s = sm_st_open(path, &f);
+    sm_status s = sm_checkpoint_open(path, &f);
     if (s) return s;
+    if (flags & SM_SAVE_OPTIMIZER) s = check_identity(g, f);
     for (int i = 0; !s && i < g->n_t; i++) {
         const sm_tensor_rec *r = &g->t[i];
         if (!saved(r, flags)) continue;

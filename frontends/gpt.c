@@ -23,6 +23,45 @@ void sm_gpt_config_default(sm_gpt_config *c)
     c->with_loss = 1;
 }
 
+#define DIM_MAX ((int64_t)1 << 40)     /* the most one dim of a graph tensor may be (graph.c) */
+#define NUMEL_MAX ((int64_t)1 << 61)   /* the most values of one f32 tensor, so its bytes fit an int64 */
+
+static int64_t max3(int64_t a, int64_t b, int64_t c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
+
+/* a * b, or INT64_MAX when that overflows (so it is over every limit). */
+static int64_t mul_sat(int64_t a, int64_t b)
+{
+    int64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+/* The tensors the template makes stay within the graph's limits, checked here so that the message
+ * names the setting that is too large rather than a dim of some tensor deep inside the model. */
+static sm_status check_sizes(const sm_gpt_config *c)
+{
+    int64_t R = (int64_t)c->batch * c->seq, C = c->n_embd, F = (int64_t)c->mlp_ratio * C;
+    if (F > DIM_MAX)
+        return sm_error(SM_ERR_INVALID_ARG, "GPT config: the MLP width mlp_ratio %d x n_embd %d = %lld is too large: a "
+                        "tensor dim is at most 2^40 = %lld", c->mlp_ratio, c->n_embd, (long long)F, (long long)DIM_MAX);
+    /* the fused head's backward packs the weight and input gradients into one [vocab + B*T, C] tensor */
+    if (c->with_loss && !c->full_logits && R + c->vocab > DIM_MAX)
+        return sm_error(SM_ERR_INVALID_ARG, "GPT config: batch %d x seq %d = %lld tokens per run is too many: the "
+                        "loss head's gradient has vocab + tokens = %lld rows, and a tensor dim is at most 2^40 = %lld; "
+                        "lower batch or seq", c->batch, c->seq, (long long)R, (long long)(R + c->vocab),
+                        (long long)DIM_MAX);
+    int64_t wide = max3(c->vocab, F, 3 * C);   /* the widest activation row: logits, MLP or qkv */
+    if (mul_sat(R, wide) > NUMEL_MAX)
+        return sm_error(SM_ERR_INVALID_ARG, "GPT config: batch %d x seq %d = %lld tokens per run, with rows of %lld "
+                        "values, is more than one tensor may hold (2^61 = %lld values); lower batch or seq", c->batch,
+                        c->seq, (long long)R, (long long)wide, (long long)NUMEL_MAX);
+    int64_t tall = max3(c->vocab, c->context, F);   /* the weight matrix with the most rows of n_embd */
+    if (mul_sat(tall, C) > NUMEL_MAX)
+        return sm_error(SM_ERR_INVALID_ARG, "GPT config: a weight matrix of %lld x n_embd %d values is more than one "
+                        "tensor may hold (2^61 = %lld values); lower n_embd, vocab, context or mlp_ratio", (long long)tall,
+                        c->n_embd, (long long)NUMEL_MAX);
+    return SM_OK;
+}
+
 static sm_status check_config(const sm_gpt_config *c)
 {
     if (c->vocab < 1 || c->context < 1 || c->n_layer < 1 || c->n_head < 1 || c->n_embd < 1 || c->mlp_ratio < 1 ||
@@ -35,7 +74,7 @@ static sm_status check_config(const sm_gpt_config *c)
     if (c->seq > c->context)
         return sm_error(SM_ERR_INVALID_ARG, "GPT config: seq %d exceeds the context %d the positions are "
                         "learned for", c->seq, c->context);
-    return SM_OK;
+    return check_sizes(c);
 }
 
 /* A builder that stops at the first error: each helper checks and sets *s. */

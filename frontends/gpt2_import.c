@@ -1,12 +1,15 @@
 #include "gpt2_import.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../graph/error.h"
 #include "../memory/atomic_file.h"
 #include "../ops/fp16.h"
+#include "json.h"
 
 #define C1 {SM_GPT2_DIM_C, 1}
 #define C3 {SM_GPT2_DIM_C, 3}
@@ -200,19 +203,21 @@ sm_status sm_gpt2_load_llmc(const char *path, sm_gpt2_weights *out)
         return s;
     }
     const unsigned char *p = b + 1024;
-    for (int k = 0; k < N_KINDS; k++) {
+    for (int k = 0; k < N_KINDS && !s; k++) {
         int layers = table[k].per_layer ? hp.n_layer : 1;
         size_t file_numel = (size_t)kind_numel(k, &file_hp);
-        for (int l = 0; l < layers; l++) {
+        for (int l = 0; l < layers && !s; l++) {
             sm_named_array *a = &out->arrays[array_index(k, l, hp.n_layer)];
             /* wte keeps its first V rows; the rest is llm.c's padding */
             if (elem == 4) memcpy(a->data, p, (size_t)a->numel * 4);
             else sm_bf16_to_f32_array((const uint16_t *)(const void *)p, a->data, (size_t)a->numel);
+            s = sm_st_check_finite(path, a->name, a->data, (size_t)a->numel);
             p += file_numel * elem;
         }
     }
     sm_file_map_close(&m);
-    return SM_OK;
+    if (s) sm_gpt2_weights_free(out);
+    return s;
 }
 
 /* ---- Hugging Face ----------------------------------------------------------------------------- */
@@ -327,13 +332,108 @@ sm_status sm_gpt2_load_hf(const sm_st_file *f, int n_head, sm_gpt2_weights *out)
     return s;
 }
 
+/* ---- Hugging Face config.json ----------------------------------------------------------------- */
+
+/* The sizes config.json gives, under GPT-2's names or the generic transformers aliases. */
+static const struct hf_key {
+    const char *name, *alias;
+    size_t field;          /* offset of the int in sm_gpt2_hparams */
+    int max;
+    const char *weights;   /* what the weights show of it, for mismatch messages (NULL: not shown) */
+} hf_keys[] = {
+    {"n_head", "num_attention_heads", offsetof(sm_gpt2_hparams, n_head), 1 << 16, NULL},
+    {"n_layer", "num_hidden_layers", offsetof(sm_gpt2_hparams, n_layer), 4096, "layers (h.0 ...)"},
+    {"n_embd", "hidden_size", offsetof(sm_gpt2_hparams, n_embd), 1 << 16, "channels (columns of wte)"},
+    {"vocab_size", NULL, offsetof(sm_gpt2_hparams, vocab), 1 << 24, "tokens (rows of wte)"},
+    {"n_positions", "max_position_embeddings", offsetof(sm_gpt2_hparams, max_seq), 1 << 24, "positions (rows of wpe)"},
+};
+#define N_HF_KEYS ((int)(sizeof hf_keys / sizeof hf_keys[0]))
+
+static int hp_get(const sm_gpt2_hparams *hp, const struct hf_key *k)
+{
+    int v;
+    memcpy(&v, (const char *)hp + k->field, sizeof v);
+    return v;
+}
+
+static sm_status read_config_key(const char *path, const char *text, size_t len, const sm_json_value *root,
+                                 const struct hf_key *k, sm_gpt2_hparams *hp)
+{
+    const char *key = k->name;
+    const sm_json_value *v = sm_json_get(root, key);
+    if (!v && k->alias) v = sm_json_get(root, key = k->alias);
+    if (!v) return SM_OK;
+    int64_t x;
+    if (sm_json_to_i64(v, &x) || x < 1 || x > k->max) {
+        int line, col;
+        sm_json_line_col(text, len, v->offset, &line, &col);
+        return sm_error(SM_ERR_FORMAT, "%s:%d:%d: \"%s\" is %s; it must be an integer from 1 to %d", path, line, col,
+                        key, v->type == SM_JSON_NUMBER ? v->str : sm_json_type_name(v->type), k->max);
+    }
+    int value = (int)x;
+    memcpy((char *)hp + k->field, &value, sizeof value);
+    return SM_OK;
+}
+
+sm_status sm_gpt2_hf_config_load(const char *path, sm_gpt2_hparams *hp)
+{
+    memset(hp, 0, sizeof *hp);
+    void *text;
+    size_t len;
+    sm_status s = sm_file_read_all(path, (size_t)1 << 20, &text, &len);
+    if (s) return s;
+    sm_json_doc *doc;
+    if (!(s = sm_json_parse(text, len, path, NULL, &doc))) {
+        const sm_json_value *root = sm_json_root(doc);
+        if (root->type != SM_JSON_OBJECT)
+            s = sm_error(SM_ERR_FORMAT, "%s: a model config is a JSON object, this is %s", path,
+                         sm_json_type_name(root->type));
+        for (int i = 0; !s && i < N_HF_KEYS; i++) s = read_config_key(path, text, len, root, &hf_keys[i], hp);
+        sm_json_free(doc);
+    }
+    free(text);
+    return s;
+}
+
+/* Every size the config gives must be the weights' own. */
+static sm_status check_config(const char *config, const sm_gpt2_hparams *c, const char *weights,
+                              const sm_gpt2_hparams *w)
+{
+    for (int i = 0; i < N_HF_KEYS; i++) {
+        const struct hf_key *k = &hf_keys[i];
+        int want = hp_get(c, k), have = hp_get(w, k);
+        if (k->weights && want && want != have)
+            return sm_error(SM_ERR_FORMAT, "%s: %s is %d, but %s has %d %s: the config belongs to another model; put "
+                            "the model's own config.json next to its weights", config, k->name, want, weights, have,
+                            k->weights);
+    }
+    return SM_OK;
+}
+
+/* dir/config.json for path dir/model.safetensors (./config.json for a bare file name). */
+static bool config_next_to(const char *path, char *buf, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    int dir = slash ? (int)(slash - path + 1) : 0;
+    return snprintf(buf, cap, "%.*sconfig.json", dir, path) < (int)cap;
+}
+
 sm_status sm_gpt2_load_hf_file(const char *path, int n_head, sm_gpt2_weights *out)
 {
     memset(out, 0, sizeof *out);
-    sm_st_file *f;
-    sm_status s = sm_st_open(path, &f);
+    char config[4096];
+    struct stat st;
+    bool have_config = config_next_to(path, config, sizeof config) && stat(config, &st) == 0;
+    sm_gpt2_hparams c = {0};
+    sm_status s = have_config ? sm_gpt2_hf_config_load(config, &c) : SM_OK;
     if (s) return s;
-    s = sm_gpt2_load_hf(f, n_head, out);
+    if (n_head > 0 && c.n_head && n_head != c.n_head)
+        return sm_error(SM_ERR_INVALID_ARG, "%s: %d attention heads were asked for, but %s says n_head %d: ask for "
+                        "that many, or leave the count to the config", path, n_head, config, c.n_head);
+    sm_st_file *f;
+    if ((s = sm_st_open(path, &f))) return s;
+    s = sm_gpt2_load_hf(f, n_head > 0 ? n_head : c.n_head, out);
     sm_st_close(f);
+    if (!s && have_config && (s = check_config(config, &c, path, &out->hp))) sm_gpt2_weights_free(out);
     return s;
 }

@@ -57,7 +57,16 @@ sm_status sm_gpt2_load_llmc(const char *path, sm_gpt2_weights *out);
  * (h.{i}.attn.bias, h.{i}.attn.masked_bias) and a tied lm_head.weight are ignored; any other unknown
  * tensor is an error. */
 sm_status sm_gpt2_load_hf(const sm_st_file *f, int n_head, sm_gpt2_weights *out);
+/* The same from a file. The weights do not store the number of heads; Hugging Face keeps it, with the
+ * other sizes, in the config.json saved next to them. When that file exists it is read: n_head > 0 must
+ * agree with it, n_head 0 takes its head count, and every size it gives (layers, channels, vocabulary,
+ * positions) must match the tensors, or the load fails naming the size and both values. Without a
+ * config.json the heads are n_head (0 = unknown: out->hp.n_head stays 0). */
 sm_status sm_gpt2_load_hf_file(const char *path, int n_head, sm_gpt2_weights *out);
+/* Reads a Hugging Face config.json: n_head (or num_attention_heads), n_layer (num_hidden_layers),
+ * n_embd (hidden_size), vocab_size and n_positions (max_position_embeddings) into hp; an absent key
+ * leaves 0, a present one must be an integer in range (the message gives line and column). */
+sm_status sm_gpt2_hf_config_load(const char *path, sm_gpt2_hparams *hp);
 
 void sm_gpt2_weights_free(sm_gpt2_weights *w);
 const sm_named_array *sm_gpt2_weights_find(const sm_gpt2_weights *w, const char *name);

@@ -687,3 +687,9 @@ void sm_json_buf_string(sm_json_buf *b, const char *s, size_t n)
     sm_json_buf_append(b, s + run, n - run);
     sm_json_buf_append(b, "\"", 1);
 }
+
+void sm_json_buf_number(sm_json_buf *b, double x, int decimals)
+{
+    if (isfinite(x)) sm_json_buf_printf(b, "%.*f", decimals, x);
+    else sm_json_buf_puts(b, "null");
+}

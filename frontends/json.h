@@ -80,5 +80,8 @@ void sm_json_buf_puts(sm_json_buf *b, const char *s);
 void sm_json_buf_printf(sm_json_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s[0..n) as a quoted JSON string: escapes ", \ and control characters, keeps other UTF-8. */
 void sm_json_buf_string(sm_json_buf *b, const char *s, size_t n);
+/* Appends x with `decimals` digits after the point, or null when x is NaN or infinite: JSON has no
+ * such numbers, so a value that is not one (an empty average, a diverged loss) reads as null. */
+void sm_json_buf_number(sm_json_buf *b, double x, int decimals);
 
 #endif

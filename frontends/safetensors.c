@@ -1,5 +1,6 @@
 #include "safetensors.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -453,12 +454,20 @@ const char *sm_st_metadata_get(const sm_st_file *f, const char *key)
     return NULL;
 }
 
-sm_status sm_st_read_f32(const sm_st_file *f, const sm_st_tensor *t, float *dst, size_t n)
+sm_status sm_st_check_finite(const char *source, const char *tensor, const float *x, size_t n)
 {
-    const char *fname = f ? f->name : "safetensors";
-    if ((uint64_t)n != (uint64_t)t->numel)
-        return sm_error(SM_ERR_SHAPE, "%s: tensor '%.*s' has %lld elements, but %zu were asked for", fname,
-                        name_shown(t->name), t->name, (long long)t->numel, n);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return sm_error(SM_ERR_FORMAT, "%s: tensor '%.*s' holds %s at element %zu (of %zu): weights must be finite "
+                            "numbers; the file is damaged or comes from a run that diverged: use an earlier "
+                            "checkpoint", source, name_shown(tensor), tensor, isnan(x[i]) ? "NaN" : x[i] > 0 ? "+Inf" : "-Inf",
+                            i, n);
+    return SM_OK;
+}
+
+/* The tensor's n values as f32, whatever float type the file holds. */
+static sm_status convert_f32(const char *fname, const sm_st_tensor *t, float *dst, size_t n)
+{
     const unsigned char *p = t->data;
     switch (t->dtype) {
     case SM_ST_F32:
@@ -488,6 +497,16 @@ sm_status sm_st_read_f32(const sm_st_file *f, const sm_st_tensor *t, float *dst,
         return sm_error(SM_ERR_UNSUPPORTED, "%s: tensor '%.*s' has dtype %s; expected a float type (F32, F16, BF16, "
                         "F64)", fname, name_shown(t->name), t->name, sm_st_dtype_name(t->dtype));
     }
+}
+
+sm_status sm_st_read_f32(const sm_st_file *f, const sm_st_tensor *t, float *dst, size_t n)
+{
+    const char *fname = f ? f->name : "safetensors";
+    if ((uint64_t)n != (uint64_t)t->numel)
+        return sm_error(SM_ERR_SHAPE, "%s: tensor '%.*s' has %lld elements, but %zu were asked for", fname,
+                        name_shown(t->name), t->name, (long long)t->numel, n);
+    sm_status s = convert_f32(fname, t, dst, n);
+    return s ? s : sm_st_check_finite(fname, t->name, dst, n);
 }
 
 /* ---- writing ---------------------------------------------------------------------------------- */

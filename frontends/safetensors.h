@@ -85,8 +85,12 @@ int sm_st_metadata_count(const sm_st_file *f);
 void sm_st_metadata_at(const sm_st_file *f, int i, const char **key, const char **value);
 const char *sm_st_metadata_get(const sm_st_file *f, const char *key);   /* NULL if absent */
 
-/* Converts a tensor of dtype F32, F16, BF16 or F64 to n f32 values (n must equal its numel). */
+/* Converts a tensor of dtype F32, F16, BF16 or F64 to n f32 values (n must equal its numel). Weights
+ * are finite numbers: a NaN or an infinity (also an F64 value beyond the f32 range) is SM_ERR_FORMAT
+ * naming the tensor and the element, so a damaged file never runs. */
 sm_status sm_st_read_f32(const sm_st_file *f, const sm_st_tensor *t, float *dst, size_t n);
+/* SM_ERR_FORMAT naming source, tensor and the first element of x[0..n) that is NaN or infinite. */
+sm_status sm_st_check_finite(const char *source, const char *tensor, const float *x, size_t n);
 
 /* ---- writing ---------------------------------------------------------------------------------- */
 

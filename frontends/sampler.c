@@ -27,15 +27,40 @@ static int by_logit_desc(const void *a, const void *b)
     return x->id - y->id;   /* ties: lower id first, so the order is total */
 }
 
+sm_status sm_sampler_check(const sm_sampler *s)
+{
+    if (!s) return sm_error(SM_ERR_INVALID_ARG, "sampler: NULL options");
+    if (!(s->temperature >= 0 && isfinite(s->temperature)))
+        return sm_error(SM_ERR_INVALID_ARG, "sampler: temperature is %g; it must be a finite number >= 0 (0 = greedy)",
+                        s->temperature);
+    if (s->top_k < 0)
+        return sm_error(SM_ERR_INVALID_ARG, "sampler: top_k is %d; it must be >= 0 (0 = all tokens)", s->top_k);
+    if (!(s->top_p > 0 && s->top_p <= 1))
+        return sm_error(SM_ERR_INVALID_ARG, "sampler: top_p is %g; it must be in (0, 1] (1 = no nucleus cut)", s->top_p);
+    return SM_OK;
+}
+
+/* The most likely token; a NaN logit is an error (every comparison with it is false, so it would
+ * otherwise pass for token 0). */
+static sm_status argmax(const float *logits, int V, int32_t *best)
+{
+    *best = 0;
+    for (int i = 0; i < V; i++) {
+        if (isnan(logits[i]))
+            return sm_error(SM_ERR_INVALID_ARG, "sampler: the logit of token %d is NaN: the model computed no number "
+                            "(are its weights damaged?)", i);
+        if (logits[i] > logits[*best]) *best = i;
+    }
+    return SM_OK;
+}
+
 sm_status sm_sampler_pick(const sm_sampler *s, const float *logits, int V, uint64_t draw, void *work, int32_t *out)
 {
     if (!s || !logits || V < 1 || !work || !out) return sm_error(SM_ERR_INVALID_ARG, "sampler: bad argument");
-    if (!(s->temperature >= 0) || s->top_k < 0 || !(s->top_p > 0 && s->top_p <= 1))
-        return sm_error(SM_ERR_INVALID_ARG, "sampler: temperature %g must be >= 0, top_k %d >= 0, top_p %g in (0, 1]",
-                        s->temperature, s->top_k, s->top_p);
-    int32_t best = 0;
-    for (int i = 1; i < V; i++)
-        if (logits[i] > logits[best]) best = i;
+    int32_t best;
+    sm_status st = sm_sampler_check(s);
+    if (!st) st = argmax(logits, V, &best);
+    if (st) return st;
     if (s->temperature == 0) {
         *out = best;
         return SM_OK;

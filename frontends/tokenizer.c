@@ -18,6 +18,14 @@ void sm_tokenizer_free(sm_tokenizer *t)
 }
 
 int sm_tokenizer_vocab_size(const sm_tokenizer *t) { return t->vocab_size; }
+
+sm_status sm_tokenizer_check_vocab(const sm_tokenizer *t, int model_vocab, const char *model)
+{
+    if (t->vocab_size <= model_vocab) return SM_OK;
+    return sm_error(SM_ERR_INVALID_ARG, "the tokenizer has %d tokens but model '%s' only %d (ids from %d up have no "
+                    "embedding): use a model with a larger vocabulary, or the tokenizer the model was trained with",
+                    t->vocab_size, model, model_vocab, model_vocab);
+}
 size_t sm_tokenizer_max_token_bytes(const sm_tokenizer *t) { return t->max_token_bytes; }
 
 static size_t lookup_slot(const sm_tokenizer *t, const char *bytes, size_t len)

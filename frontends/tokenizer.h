@@ -26,6 +26,9 @@ void sm_tokenizer_free(sm_tokenizer *t);
 
 /* Ids run from 0 to vocab_size - 1. */
 int sm_tokenizer_vocab_size(const sm_tokenizer *t);
+/* SM_ERR_INVALID_ARG unless every id fits a model with model_vocab rows of embeddings (named `model`
+ * in the message): a larger tokenizer would feed ids the model has no row for. */
+sm_status sm_tokenizer_check_vocab(const sm_tokenizer *t, int model_vocab, const char *model);
 /* Bytes of the longest token (sizes buffers for streaming decode). */
 size_t sm_tokenizer_max_token_bytes(const sm_tokenizer *t);
 

@@ -210,6 +210,27 @@ Test(gpt2, llmc_errors)
     cr_assert(strstr(sm_last_error(), "smaller than the 1024-byte llm.c header"), "%s", sm_last_error());
 }
 
+/* A NaN or infinity among the weights is refused, naming the array and the element. */
+Test(gpt2, llmc_values_that_are_not_finite)
+{
+    for (int version = 3; version <= 5; version += 2) {
+        const char *p = in_dir("nan.bin");
+        write_llmc(p, version, 20240326, H, 0);
+        int elem = version == 3 ? 4 : 2;
+        unsigned char nan32[4], nan16[2] = {0xC0, 0x7F};   /* bf16 quiet NaN, little-endian */
+        float q = NAN;
+        memcpy(nan32, &q, 4);
+        FILE *f = fopen(p, "r+b");
+        fseek(f, 1024 + (long)(VP * C + 5) * elem, SEEK_SET);   /* wpe, element 5 */
+        fwrite(version == 3 ? nan32 : nan16, 1, (size_t)elem, f);
+        fclose(f);
+        sm_gpt2_weights w;
+        cr_assert_eq(sm_gpt2_load_llmc(p, &w), SM_ERR_FORMAT, "%s", sm_last_error());
+        cr_assert(strstr(sm_last_error(), "nan.bin: tensor 'wpe' holds NaN at element 5"), "%s", sm_last_error());
+        cr_assert_null(w.arrays);
+    }
+}
+
 /* ---- Hugging Face ----------------------------------------------------------------------------- */
 
 typedef struct hf_opts {
@@ -218,6 +239,7 @@ typedef struct hf_opts {
     const char *skip;          /* a Hugging Face name to leave out */
     const char *extra;         /* an extra tensor to add */
     int untransposed;          /* write Conv1D weights in Linear layout (wrong) */
+    const char *poison;        /* a Hugging Face name whose element 1 becomes +Inf */
 } hf_opts;
 
 static const char *write_hf(const hf_opts *o)
@@ -243,6 +265,7 @@ static const char *write_hf(const hf_opts *o)
             e[n].shape[0] = in;
             e[n].shape[1] = out;
         }
+        if (o->poison && strcmp(o->poison, t->hf) == 0) conv[g][1] = INFINITY;
         if (o->dtype == SM_ST_F16) {
             for (int j = 0; j < 4 * C * C; j++) half[g][j] = sm_f32_to_f16(conv[g][j]);
             e[n].data = half[g];
@@ -326,11 +349,83 @@ Test(gpt2, hf_errors)
                     "tensor 'h.0.attn.c_attn.weight' has shape [12, 4], expected [4, 12] (Conv1D layout [in, out])");
     o.untransposed = 0;
     expect_hf_error(&o, 3, SM_ERR_INVALID_ARG, "n_head 3 does not divide n_embd 4");
+    o.poison = "h.1.mlp.c_fc.weight";
+    expect_hf_error(&o, H, SM_ERR_FORMAT, "tensor 'h.1.mlp.c_fc.weight' holds +Inf at element 1 (of 64)");
+    o.dtype = SM_ST_F16;
+    expect_hf_error(&o, H, SM_ERR_FORMAT, "tensor 'h.1.mlp.c_fc.weight' holds +Inf at element 1");
+    o.dtype = SM_ST_F32;
+    o.poison = NULL;
     sm_st_entry e = {"foo", SM_ST_F32, 1, {1}, "abcd"};
     cr_assert_eq(sm_st_write(in_dir("x.safetensors"), &e, 1, NULL, 0, 0), SM_OK);
     sm_gpt2_weights w;
     cr_assert_eq(sm_gpt2_load_hf_file(in_dir("x.safetensors"), 0, &w), SM_ERR_FORMAT);
     cr_assert(strstr(sm_last_error(), "not a GPT-2 checkpoint"), "%s", sm_last_error());
+}
+
+/* ---- config.json ------------------------------------------------------------------------------- */
+
+static void write_config(const char *json)
+{
+    FILE *f = fopen(in_dir("config.json"), "w");
+    cr_assert_not_null(f);
+    fputs(json, f);
+    fclose(f);
+}
+
+/* The heads come from the config.json saved next to the weights, under GPT-2's or the generic names. */
+Test(gpt2, hf_config_gives_the_heads)
+{
+    hf_opts o = {.prefix = "transformer.", .dtype = SM_ST_F32};
+    const char *configs[] = {
+        "{\"model_type\": \"gpt2\", \"n_head\": 2, \"n_layer\": 2, \"n_embd\": 4, \"vocab_size\": 5, \"n_positions\": 3}",
+        "{\"num_attention_heads\": 2, \"num_hidden_layers\": 2, \"hidden_size\": 4}",
+        "{\"n_head\": 2}",
+    };
+    for (int i = 0; i < 3; i++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s", write_hf(&o));
+        write_config(configs[i]);
+        sm_gpt2_weights w;
+        cr_assert_eq(sm_gpt2_load_hf_file(p, 0, &w), SM_OK, "%s", sm_last_error());
+        cr_assert_eq(w.hp.n_head, H, "config %d", i);
+        expect_weights(&w);
+        sm_gpt2_weights_free(&w);
+        cr_assert_eq(sm_gpt2_load_hf_file(p, H, &w), SM_OK, "the same count given agrees: %s", sm_last_error());
+        sm_gpt2_weights_free(&w);
+    }
+}
+
+static void expect_config_error(const char *json, int n_head, sm_status want, const char *substr)
+{
+    hf_opts o = {.prefix = "", .dtype = SM_ST_F32};
+    char p[512];
+    snprintf(p, sizeof p, "%s", write_hf(&o));
+    write_config(json);
+    sm_gpt2_weights w;
+    cr_assert_eq(sm_gpt2_load_hf_file(p, n_head, &w), want, "%s: %s", json, sm_last_error());
+    cr_assert(strstr(sm_last_error(), substr), "'%s' lacks '%s'", sm_last_error(), substr);
+    cr_assert_null(w.arrays);
+}
+
+/* A config that disagrees with the weights, or with the head count asked for, or is malformed. */
+Test(gpt2, hf_config_errors)
+{
+    expect_config_error("{\"n_head\": 2}", 4, SM_ERR_INVALID_ARG, "4 attention heads were asked for, but");
+    expect_config_error("{\"n_head\": 2}", 4, SM_ERR_INVALID_ARG, "config.json says n_head 2");
+    expect_config_error("{\"n_head\": 2, \"n_layer\": 3}", 0, SM_ERR_FORMAT,
+                        "config.json: n_layer is 3, but");
+    expect_config_error("{\"n_head\": 2, \"n_layer\": 3}", 0, SM_ERR_FORMAT, "model.safetensors has 2 layers");
+    expect_config_error("{\"n_head\": 2, \"n_embd\": 8}", 0, SM_ERR_FORMAT, "config.json: n_embd is 8, but");
+    expect_config_error("{\"n_head\": 2, \"vocab_size\": 50257}", 0, SM_ERR_FORMAT, "has 5 tokens (rows of wte)");
+    expect_config_error("{\"n_head\": 2, \"max_position_embeddings\": 1024}", 0, SM_ERR_FORMAT,
+                        "n_positions is 1024, but");
+    expect_config_error("{\"n_head\": 3}", 0, SM_ERR_INVALID_ARG, "n_head 3 does not divide n_embd 4");
+    expect_config_error("{\n  \"n_head\": \"2\"}", 0, SM_ERR_FORMAT,
+                        "config.json:2:3: \"n_head\" is string; it must be an integer from 1 to 65536");
+    expect_config_error("{\"n_head\": 2.5}", 0, SM_ERR_FORMAT, "\"n_head\" is 2.5; it must be an integer");
+    expect_config_error("{\"n_layer\": 0}", 0, SM_ERR_FORMAT, "\"n_layer\" is 0; it must be an integer from 1 to 4096");
+    expect_config_error("[2]", 0, SM_ERR_FORMAT, "a model config is a JSON object, this is array");
+    expect_config_error("{\"n_head\": 2,}", 0, SM_ERR_FORMAT, "config.json: line 1, column 14");
 }
 
 Test(gpt2, param_table)

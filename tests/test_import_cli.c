@@ -124,3 +124,30 @@ Test(import_cli, llmc_and_hugging_face_files_score_like_the_original)
     cr_assert_eq(sm_test_sh("%s generate --gpt2 %s -n 1 2>%s/err >/dev/null; grep -q 'tokenizer' %s/err", cli, bin, dir,
                             dir), 0, "GPT-2 weights without a tokenizer: the message says what to add");
 }
+
+/* Hugging Face weights do not store the head count: it comes from config.json next to them, else
+ * --heads is required (no silent default that builds another model whenever it divides C). */
+Test(import_cli, hugging_face_heads_come_from_config_json_or_heads)
+{
+    char ck[300], hf[300];
+    snprintf(ck, sizeof ck, "%s/ck.st", dir);
+    snprintf(hf, sizeof hf, "%s/model.safetensors", dir);
+    sm_st_file *f;
+    cr_assert_eq(sm_st_open(ck, &f), SM_OK, "%s", sm_last_error());
+    write_hf(f, hf);
+    sm_st_close(f);
+    const char *cli = sm_test_cli(), *data = sm_test_corpus();
+    cr_assert_eq(sm_test_sh("%s eval --gpt2 %s --tokenizer byte --data %s -T 16 2>%s/err >/dev/null", cli, hf, data, dir), 1);
+    cr_assert_eq(sm_test_sh("grep -q 'no config.json next to them: add --heads N' %s/err", dir), 0,
+                 "without config.json the message says to add --heads");
+    cr_assert_eq(sm_test_sh("%s eval --gpt2 %s --heads %d --tokenizer byte --data %s -T 16 -B 8 --json | "
+                            "sed 's/, \"seconds.*//' > %s/a", cli, hf, H, data, dir), 0);
+    cr_assert_eq(sm_test_sh("printf '{\"n_head\": %d, \"n_layer\": %d, \"n_embd\": %d, \"vocab_size\": %d, \"n_positions\": %d}' "
+                            "> %s/config.json", H, L, C, V, MAXT, dir), 0);
+    cr_assert_eq(sm_test_sh("%s eval --gpt2 %s --tokenizer byte --data %s -T 16 -B 8 --json | sed 's/, \"seconds.*//' > %s/b",
+                            cli, hf, data, dir), 0);
+    cr_assert_eq(sm_test_sh("cmp -s %s/a %s/b", dir, dir), 0, "config.json's heads build the same model as --heads");
+    cr_assert_eq(sm_test_sh("%s eval --gpt2 %s --heads 4 --tokenizer byte --data %s -T 16 2>%s/err >/dev/null", cli, hf,
+                            data, dir), 1);
+    cr_assert_eq(sm_test_sh("grep -q 'config.json says n_head 2' %s/err", dir), 0, "--heads that contradicts the config");
+}

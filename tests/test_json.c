@@ -1,5 +1,6 @@
-/* Tests of the strict JSON parser and the JSON string writer. */
+/* Tests of the strict JSON parser and the JSON string and number writers. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,5 +268,24 @@ Test(json, writer_round_trip)
     cr_assert_eq(memcmp(m->key, all, n), 0);
     cr_assert_eq(m->items[0].num, 42.0);
     sm_json_free(d);
+    sm_json_buf_free(&b);
+}
+
+Test(json, numbers_that_json_cannot_hold_are_written_as_null)
+{
+    sm_json_buf b;
+    sm_json_buf_init(&b);
+    sm_json_buf_puts(&b, "[");
+    sm_json_buf_number(&b, 2.5, 3);
+    sm_json_buf_puts(&b, ",");
+    sm_json_buf_number(&b, NAN, 3);
+    sm_json_buf_puts(&b, ",");
+    sm_json_buf_number(&b, INFINITY, 6);
+    sm_json_buf_puts(&b, ",");
+    sm_json_buf_number(&b, -INFINITY, 0);
+    sm_json_buf_puts(&b, "]");
+    cr_assert_not(b.failed);
+    cr_assert_str_eq(b.data, "[2.500,null,null,null]");
+    sm_json_free(parse_ok(b.data));
     sm_json_buf_free(&b);
 }

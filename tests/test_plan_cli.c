@@ -216,3 +216,38 @@ Test(plan_cli, sysinfo)
     cr_assert_eq(r.rc, 0, "%s", r.out);
     cr_assert_gt(json_int(r.out, "\"budget_auto\": "), 0);
 }
+
+/* A model too large for the graph's limits says which setting is too large and the limit, not
+ * "every dim must be >= 1" about a tensor deep inside it. */
+Test(plan_cli, oversized_models_name_what_is_too_large)
+{
+    ran r = cli("plan gpt2 --train -B 1048576 -T 16777216");
+    cr_assert_eq(r.rc, 1, "%s", r.out);
+    cr_assert(strstr(r.out, "batch 1048576 x seq 16777216 = 17592186044416 tokens per run is too many"), "%s", r.out);
+    cr_assert(strstr(r.out, "at most 2^40 = 1099511627776; lower batch or seq"), "%s", r.out);
+    cr_assert_null(strstr(r.out, "every dim must be"), "%s", r.out);
+
+    struct {
+        int vocab, context, n_head, n_embd, mlp_ratio, batch, seq;
+        const char *want;
+    } big[] = {
+        {256, 64, 1, 1 << 12, 1 << 30, 1, 1, "the MLP width mlp_ratio 1073741824 x n_embd 4096 = 4398046511104 is too "
+                                             "large: a tensor dim is at most 2^40"},
+        {1 << 30, 1 << 24, 1, 64, 1, 1 << 20, 1 << 24, "tokens per run, with rows of 1073741824 values, is more than "
+                                                        "one tensor may hold (2^61"},
+        {1 << 30, 64, 2, 2147483646, 1, 1, 1, "a weight matrix of 2147483646 x n_embd 2147483646 values is more than "
+                                              "one tensor may hold"},
+    };
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        sm_gpt_config c;
+        sm_gpt_config_default(&c);
+        c.vocab = big[i].vocab, c.context = big[i].context, c.n_head = big[i].n_head, c.n_embd = big[i].n_embd;
+        c.mlp_ratio = big[i].mlp_ratio, c.batch = big[i].batch, c.seq = big[i].seq, c.with_loss = 0;
+        sm_graph *g;
+        sm_gpt_tensors io;
+        cr_assert_eq(sm_graph_create(&g), SM_OK);
+        cr_assert_eq(sm_gpt_build(g, &c, &io), SM_ERR_INVALID_ARG, "case %zu", i);
+        cr_assert(strstr(sm_last_error(), big[i].want), "'%s' lacks '%s'", sm_last_error(), big[i].want);
+        sm_graph_free(g);
+    }
+}

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,6 +282,32 @@ Test(safetensors, read_f32_converts)
     cr_assert(strstr(sm_last_error(), "conv.safetensors: no tensor named 'nope' (the file has 6 tensors, e.g. 'h'"),
               "%s", sm_last_error());
     sm_st_close(f);
+}
+
+/* Weights are finite: a NaN or infinity, stored as such or made by converting a double too large
+ * for f32, is refused naming the tensor and the element. */
+Test(safetensors, read_f32_refuses_values_that_are_not_finite)
+{
+    float f[4] = {1, 2, NAN, 4};
+    uint16_t h[3] = {sm_f32_to_f16(1.0f), sm_f32_to_f16(INFINITY), 0};
+    uint16_t bf[2] = {sm_f32_to_bf16(-INFINITY), 0};
+    double d[2] = {0.5, 1e300};
+    sm_st_entry e[] = {{"w.nan", SM_ST_F32, 2, {2, 2}, f}, {"w.inf", SM_ST_F16, 1, {3}, h},
+                       {"w.ninf", SM_ST_BF16, 1, {2}, bf}, {"w.big", SM_ST_F64, 1, {2}, d}};
+    const char *want[] = {"nonfinite.safetensors: tensor 'w.nan' holds NaN at element 2 (of 4)",
+                          "tensor 'w.inf' holds +Inf at element 1 (of 3)", "tensor 'w.ninf' holds -Inf at element 0",
+                          "tensor 'w.big' holds +Inf at element 1"};
+    const char *p = in_dir("nonfinite.safetensors");
+    cr_assert_eq(sm_st_write(p, e, 4, NULL, 0, 0), SM_OK, "%s", sm_last_error());
+    sm_st_file *file;
+    cr_assert_eq(sm_st_open(p, &file), SM_OK, "%s", sm_last_error());
+    for (int i = 0; i < 4; i++) {
+        float out[4];
+        const sm_st_tensor *t = sm_st_find(file, e[i].name);
+        cr_assert_eq(sm_st_read_f32(file, t, out, (size_t)t->numel), SM_ERR_FORMAT, "%s", e[i].name);
+        cr_assert(strstr(sm_last_error(), want[i]), "'%s' lacks '%s'", sm_last_error(), want[i]);
+    }
+    sm_st_close(file);
 }
 
 Test(safetensors, writer_rejects_bad_input)

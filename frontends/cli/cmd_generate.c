@@ -13,6 +13,18 @@
 #include "pretrained.h"
 #include "train.h"
 
+/* Writes one token: its bytes as they are (raw), or as displayable UTF-8 (a byte that cannot form a
+ * character becomes U+FFFD). text holds SM_DECODE_STEP_CAP bytes. An id the tokenizer has no bytes
+ * for (a model vocabulary padded past the tokenizer's) prints nothing. */
+static void emit(const sm_tokenizer *tok, sm_decode_stream *ds, int32_t id, bool raw, char *text, size_t cap)
+{
+    const char *bytes = text;
+    size_t k;
+    sm_status s = raw ? sm_tokenizer_token_bytes(tok, id, &bytes, &k) : sm_tokenizer_decode_step(tok, ds, id, text, cap, &k);
+    if (s == SM_OK) fwrite(bytes, 1, k, stdout);
+    fflush(stdout);
+}
+
 int sm_generate_run(const char *cmd, sm_session *s, const sm_tokenizer *tok, const sm_generate_options *o)
 {
     int T = s->m.gpt.seq, V = s->m.gpt.vocab, rc = 1;
@@ -58,11 +70,9 @@ int sm_generate_run(const char *cmd, sm_session *s, const sm_tokenizer *tok, con
             goto out;
         }
         ctx[n++] = next;
-        size_t k;
-        if (sm_tokenizer_decode_step(tok, &ds, next, text, cap, &k) == SM_OK) fwrite(text, 1, k, stdout);
-        fflush(stdout);
+        emit(tok, &ds, next, o->raw, text, cap);
     }
-    fwrite(text, 1, sm_decode_stream_flush(&ds, text), stdout);
+    if (!o->raw) fwrite(text, 1, sm_decode_stream_flush(&ds, text), stdout);
     putchar('\n');
     rc = 0;
 out:
@@ -96,14 +106,30 @@ static int pretrained_arg(const char *cmd, int *i, int argc, char **argv, sm_pre
     "  --checkpoint FILE    a model saved by `smallmind train --save`\n"                               \
     "  --gpt2 FILE          GPT-2 weights: llm.c gpt2_*.bin or Hugging Face model.safetensors\n"      \
     "  --tokenizer SPEC     byte or gpt2:VOCAB.json:MERGES.txt (required with --gpt2)\n"               \
-    "  --heads N            attention heads of a Hugging Face file (default 12)\n"                     \
+    "  --heads N            attention heads of a Hugging Face file (default: its config.json's;\n"    \
+    "                       required when there is no config.json next to the file)\n"               \
     "  -T N                 context window (default: the trained T, or 1024 for GPT-2)\n"              \
     "  --threads N          OpenMP threads\n"
+
+/* --temperature X (>= 0) or --top-p P (in (0, 1]), checked as the float the sampler gets. */
+static bool sampler_number(const char *cmd, const char *opt, const char *val, sm_generate_options *g)
+{
+    bool temp = !strcmp(opt, "--temperature");
+    char *end = NULL;
+    float x = val ? (float)strtod(val, &end) : NAN;
+    if (!val || end == val || *end || !isfinite(x) || (temp ? !(x >= 0) : !(x > 0 && x <= 1))) {
+        fprintf(stderr, "smallmind %s: %s needs a number %s, got '%s'\n", cmd, opt,
+                temp ? ">= 0 (0 = greedy)" : "in (0, 1] (1 = no nucleus cut)", val ? val : "(nothing)");
+        return false;
+    }
+    *(temp ? &g->temperature : &g->top_p) = x;
+    return true;
+}
 
 int sm_cmd_generate(int argc, char **argv)
 {
     const char *cmd = "generate";
-    sm_pretrained_options p = {.n_head = 12, .inference = true, .batch = 1};
+    sm_pretrained_options p = {.inference = true, .batch = 1};
     sm_generate_options g = {.prompt = "", .n_tokens = 200, .temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .seed = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -120,24 +146,20 @@ int sm_cmd_generate(int argc, char **argv)
                    "  -n N                 tokens to generate (default 200)\n"
                    "  --temperature X      0 = greedy (default 0.8)\n"
                    "  --top-k K            sample from the K most likely (default 40; 0 = all)\n"
-                   "  --top-p P            nucleus: smallest set with probability P (default 0.95)\n"
-                   "  --seed N             sampling seed (default 1)\n");
+                   "  --top-p P            nucleus: smallest set with probability P, in (0, 1] (default 0.95)\n"
+                   "  --seed N             sampling seed (default 1)\n"
+                   "  --raw                write each token's bytes as they are (default: as UTF-8 text, a byte\n"
+                   "                       that is no character, e.g. half of one, shown as U+FFFD)\n");
             return 0;
         } else if (!strcmp(a, "--prompt") && val) g.prompt = argv[++i];
         else if (!strcmp(a, "-n")) { if (!sm_cli_int(cmd, a, val, 1, 1 << 24, &v)) return 2; g.n_tokens = (int)v; i++; }
         else if (!strcmp(a, "--top-k")) { if (!sm_cli_int(cmd, a, val, 0, 1 << 30, &v)) return 2; g.top_k = (int)v; i++; }
         else if (!strcmp(a, "--seed")) { if (!sm_cli_int(cmd, a, val, 0, INT64_MAX, &v)) return 2; g.seed = v; i++; }
-        else if ((!strcmp(a, "--temperature") || !strcmp(a, "--top-p")) && val) {
-            char *end;
-            double x = strtod(val, &end);
-            bool temp = a[2] == 't';
-            if (*end || end == val || !(x >= 0) || (!temp && !(x > 0 && x <= 1))) {
-                fprintf(stderr, "smallmind %s: %s needs a number %s, got '%s'\n", cmd, a, temp ? ">= 0" : "in (0, 1]", val);
-                return 2;
-            }
-            *(temp ? &g.temperature : &g.top_p) = (float)x;
+        else if (!strcmp(a, "--temperature") || !strcmp(a, "--top-p")) {
+            if (!sampler_number(cmd, a, val, &g)) return 2;
             i++;
-        } else {
+        } else if (!strcmp(a, "--raw")) g.raw = true;
+        else {
             fprintf(stderr, "smallmind %s: unknown option or missing value '%s' (see --help)\n", cmd, a);
             return 2;
         }
@@ -155,7 +177,7 @@ int sm_cmd_eval(int argc, char **argv)
 {
     const char *cmd = "eval", *data = NULL;
     bool json = false, ids_file = false;
-    sm_pretrained_options p = {.n_head = 12, .batch = 1};
+    sm_pretrained_options p = {.batch = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r = pretrained_arg(cmd, &i, argc, argv, &p);
@@ -214,9 +236,12 @@ int sm_cmd_eval(int argc, char **argv)
         sm_json_buf_init(&j);
         sm_json_buf_puts(&j, "{\"file\": ");
         sm_json_buf_string(&j, data, strlen(data));
-        sm_json_buf_printf(&j, ", \"tokens\": %lld, \"predicted\": %lld, \"window\": %d, \"cross_entropy\": %.6f, "
-                           "\"perplexity\": %.6f, \"seconds\": %.3f}", (long long)d.n, (long long)counted, T, ce,
-                           exp(ce), dt);
+        sm_json_buf_printf(&j, ", \"tokens\": %lld, \"predicted\": %lld, \"window\": %d, \"cross_entropy\": ",
+                           (long long)d.n, (long long)counted, T);
+        sm_json_buf_number(&j, ce, 6);   /* null if not finite: JSON has no NaN or infinity */
+        sm_json_buf_puts(&j, ", \"perplexity\": ");
+        sm_json_buf_number(&j, exp(ce), 6);
+        sm_json_buf_printf(&j, ", \"seconds\": %.3f}", dt);
         puts(j.data ? j.data : "{}");
         sm_json_buf_free(&j);
     }

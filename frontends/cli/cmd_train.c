@@ -259,9 +259,8 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
         goto out;
     }
     int B = tr.m.gpt.batch, T = tr.m.gpt.seq, V = tr.m.gpt.vocab;
-    if (V < sm_tokenizer_vocab_size(tok)) {
-        sm_cli_fail(cmd, "the tokenizer has %d tokens but model '%s' only %d: use a model with a larger vocabulary",
-                    sm_tokenizer_vocab_size(tok), o->spec.name, V);
+    if (sm_tokenizer_check_vocab(tok, V, o->spec.name)) {
+        sm_cli_fail(cmd, "%s", sm_last_error());
         goto out;
     }
     if (sm_dataset_init(&d, ids, n_ids, 0.1, T)) {
@@ -278,9 +277,12 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
             sm_cli_fail(cmd, "%s", sm_last_error());
             goto out;
         }
-        const char *v = sm_st_metadata_get(meta, "step");
-        start_step = v ? atoll(v) : 0;
+        sm_status bad = sm_checkpoint_meta_int(meta, "step", 0, LLONG_MAX, &start_step);   /* absent: 0 */
         sm_st_close(meta);
+        if (bad) {
+            sm_cli_fail(cmd, "%s", sm_last_error());
+            goto out;
+        }
         printf("resumed from %s at step %lld\n", o->resume, start_step);
     } else if (sm_runtime_init_params(tr.rt, (uint64_t)o->seed)) {
         sm_cli_fail(cmd, "%s", sm_last_error());

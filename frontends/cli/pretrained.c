@@ -60,12 +60,17 @@ static sm_status open_gpt2(const sm_pretrained_options *o, sm_session *s, sm_tok
     sm_status st = ends_with(o->gpt2, ".bin") ? sm_gpt2_load_llmc(o->gpt2, &w)
                                               : sm_gpt2_load_hf_file(o->gpt2, o->n_head, &w);
     if (st) return st;
+    if (!w.hp.n_head) {   /* a guess would build another model whenever it divides C */
+        sm_gpt2_weights_free(&w);
+        return sm_error(SM_ERR_INVALID_ARG, "%s: Hugging Face weights do not store the number of attention heads and "
+                        "there is no config.json next to them: add --heads N (12 for GPT-2 124M)", o->gpt2);
+    }
     sm_gpt_config c;
     sm_gpt_config_default(&c);
     c.vocab = w.hp.vocab;
     c.context = w.hp.max_seq;
     c.n_layer = w.hp.n_layer;
-    c.n_head = w.hp.n_head ? w.hp.n_head : o->n_head;
+    c.n_head = w.hp.n_head;
     c.n_embd = w.hp.n_embd;
     c.batch = o->batch ? o->batch : 1;
     c.seq = o->seq ? o->seq : (c.context < 1024 ? c.context : 1024);
@@ -93,6 +98,7 @@ sm_status sm_pretrained_open(const sm_pretrained_options *o, sm_session *s, sm_t
     if (!o->checkpoint == !o->gpt2)
         return sm_error(SM_ERR_INVALID_ARG, "give exactly one of --checkpoint FILE or --gpt2 FILE");
     sm_status st = o->checkpoint ? open_checkpoint(o, s, tok) : open_gpt2(o, s, tok);
+    if (!st) st = sm_tokenizer_check_vocab(*tok, s->m.gpt.vocab, o->checkpoint ? o->checkpoint : o->gpt2);
     if (st) {
         sm_session_close(s);
         sm_tokenizer_free(*tok);

@@ -8,7 +8,7 @@ typedef struct sm_pretrained_options {
     const char *checkpoint;   /* a `smallmind train --save` file */
     const char *gpt2;         /* llm.c gpt2_*.bin or Hugging Face gpt2 model.safetensors */
     const char *tokenizer;    /* overrides the checkpoint's; required with --gpt2 */
-    int n_head;               /* heads of a Hugging Face file (not stored in the weights); default 12 */
+    int n_head;               /* heads of a Hugging Face file (not in the weights); 0 = its config.json's */
     int batch, seq;           /* 0 = the model's */
     bool inference;           /* logits, no loss (generate) */
     int threads;

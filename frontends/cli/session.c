@@ -1,12 +1,14 @@
 /* session.c — tokenizers, corpora and model sessions for the commands. */
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../graph/error.h"
 #include "../../memory/atomic_file.h"
-#include "../safetensors.h"
+#include "../checkpoint.h"
 #include "session.h"
 
 sm_status sm_cli_tokenizer_open(const char *spec, sm_tokenizer **out)
@@ -128,25 +130,87 @@ void sm_session_close(sm_session *s)
     memset(s, 0, sizeof *s);
 }
 
+/* A string fact into buf (absent: left as it is); one too long for buf is an error, not cut short. */
+static sm_status fact_str(const sm_st_file *f, const char *key, char *buf, size_t cap)
+{
+    const char *v = sm_st_metadata_get(f, key);
+    size_t n = v ? strlen(v) : 0;
+    if (n >= cap)
+        return sm_error(SM_ERR_FORMAT, "%s: metadata '%s' is %zu bytes long; at most %zu are read: the file was edited or "
+                        "damaged", sm_st_name(f), key, n, cap - 1);
+    if (v) memcpy(buf, v, n + 1);
+    return SM_OK;
+}
+
+static sm_status fact_int(const sm_st_file *f, const char *key, long long max, int *out)
+{
+    long long v = 0;
+    sm_status s = sm_checkpoint_meta_int(f, key, 1, max, &v);
+    *out = (int)v;
+    return s;
+}
+
+/* The nine settings `smallmind train --save` writes, in its order, as AdamW takes them. */
+static sm_status fact_adamw(const sm_st_file *f, sm_run_facts *rf)
+{
+    const char *v = sm_st_metadata_get(f, "adamw");
+    if (!v) return SM_OK;
+    sm_adamw_config *c = &rf->adamw;
+    long long warm = 0, total = 0;
+    int end = -1;
+    bool ok = sscanf(v, "lr=%g min_lr=%g warmup=%lld total=%lld beta1=%g beta2=%g eps=%g wd=%g clip=%g%n", &c->lr,
+                     &c->min_lr, &warm, &total, &c->beta1, &c->beta2, &c->eps, &c->weight_decay, &c->grad_clip,
+                     &end) == 9 && end >= 0 && !v[end];
+    ok = ok && isfinite(c->lr) && isfinite(c->min_lr) && isfinite(c->eps) && isfinite(c->weight_decay) &&
+         isfinite(c->grad_clip);
+    if (!ok)
+        return sm_error(SM_ERR_FORMAT, "%s: metadata 'adamw' is \"%.200s\"; it must read \"lr=X min_lr=X warmup=N "
+                        "total=N beta1=X beta2=X eps=X wd=X clip=X\" with finite numbers: the file was edited or "
+                        "damaged", sm_st_name(f), v);
+    c->warmup_steps = warm;
+    c->total_steps = total;
+    float hp[SM_ADAMW_HPARAMS];
+    sm_status s = sm_adamw_hparams(c, 0, hp);   /* AdamW's own range checks */
+    if (s) return sm_error_prefix(s, "%s: metadata 'adamw': ", sm_st_name(f));
+    rf->has_adamw = true;
+    return SM_OK;
+}
+
+/* Each define is KEY=VALUE, and all of them fit a model spec. */
+static sm_status fact_defines(const sm_st_file *f, const char *defines)
+{
+    int n = 0, cap = (int)(sizeof((sm_model_spec *)0)->defines / sizeof(const char *));
+    for (const char *d = defines; *d;) {
+        size_t len = strcspn(d, " ");
+        if (len && (!memchr(d, '=', len) || *d == '=' || ++n > cap))
+            return sm_error(SM_ERR_FORMAT, "%s: metadata 'defines' holds '%.*s'; it must be up to %d KEY=VALUE "
+                            "separated by spaces: the file was edited or damaged", sm_st_name(f), (int)(len > 200 ? 200 : len),
+                            d, cap);
+        d += len + (d[len] == ' ');
+    }
+    return SM_OK;
+}
+
 sm_status sm_run_facts_read(const char *path, sm_run_facts *rf)
 {
     sm_st_file *f;
-    sm_status st = sm_st_open(path, &f);
+    sm_status st = sm_checkpoint_open(path, &f);
     if (st) return st;
-    const char *m = sm_st_metadata_get(f, "model"), *b = sm_st_metadata_get(f, "batch"),
-               *t = sm_st_metadata_get(f, "seq"), *k = sm_st_metadata_get(f, "tokenizer"),
-               *s = sm_st_metadata_get(f, "seed"), *d = sm_st_metadata_get(f, "defines"),
-               *a = sm_st_metadata_get(f, "adamw"), *n = sm_st_metadata_get(f, "step");
     memset(rf, 0, sizeof *rf);
-    rf->complete = m && b && t && k && s;
-    snprintf(rf->model, sizeof rf->model, "%s", m ? m : "");
-    snprintf(rf->tokenizer, sizeof rf->tokenizer, "%s", k ? k : "byte");
-    snprintf(rf->defines, sizeof rf->defines, "%s", d ? d : "");
-    snprintf(rf->adamw, sizeof rf->adamw, "%s", a ? a : "");
-    rf->batch = b ? atoi(b) : 0;
-    rf->seq = t ? atoi(t) : 0;
-    rf->seed = s ? atoll(s) : 0;
-    rf->step = n ? atoll(n) : 0;
+    strcpy(rf->tokenizer, "byte");
+    sm_adamw_config_default(&rf->adamw);
+    rf->complete = sm_st_metadata_get(f, "model") && sm_st_metadata_get(f, "batch") && sm_st_metadata_get(f, "seq") &&
+                   sm_st_metadata_get(f, "tokenizer") && sm_st_metadata_get(f, "seed");
+    /* the ranges train takes them in */
+    if (!st) st = fact_str(f, "model", rf->model, sizeof rf->model);
+    if (!st) st = fact_str(f, "tokenizer", rf->tokenizer, sizeof rf->tokenizer);
+    if (!st) st = fact_str(f, "defines", rf->defines, sizeof rf->defines);
+    if (!st) st = fact_defines(f, rf->defines);
+    if (!st) st = fact_int(f, "batch", 1 << 20, &rf->batch);
+    if (!st) st = fact_int(f, "seq", 1 << 24, &rf->seq);
+    if (!st) st = sm_checkpoint_meta_int(f, "seed", 0, LLONG_MAX, &rf->seed);
+    if (!st) st = sm_checkpoint_meta_int(f, "step", 0, LLONG_MAX, &rf->step);
+    if (!st) st = fact_adamw(f, rf);
     sm_st_close(f);
-    return SM_OK;
+    return st;
 }

@@ -34,13 +34,18 @@ void sm_session_close(sm_session *s);
 
 /* What a checkpoint written by `smallmind train --save` records about its run (its metadata). */
 typedef struct sm_run_facts {
-    char model[512], tokenizer[1024], defines[1024], adamw[512];
+    char model[4096], tokenizer[1024], defines[1024];
     int batch, seq;
     long long seed, step;
+    sm_adamw_config adamw;
+    bool has_adamw;       /* adamw was there */
     bool complete;        /* model, batch, seq, tokenizer and seed were all there */
 } sm_run_facts;
 
-/* Reads the facts; missing ones are left empty/0 (tokenizer: "byte"). */
+/* Reads the facts (verifying the metadata checksum); missing ones are left empty/0 (tokenizer:
+ * "byte"). A fact that is there must be well-formed and in range (batch and seq as -B and -T take
+ * them, seed and step >= 0, adamw's nine settings as AdamW takes them, defines KEY=VALUE, strings
+ * that fit), else the error names the file, the key and what it must be. */
 sm_status sm_run_facts_read(const char *path, sm_run_facts *f);
 
 #endif

@@ -42,6 +42,7 @@ typedef struct sm_generate_options {
     float temperature, top_p;
     int top_k;
     long long seed;
+    bool raw;                  /* each token's bytes as they are, not made into valid UTF-8 */
 } sm_generate_options;
 int sm_generate_run(const char *cmd, sm_session *s, const sm_tokenizer *tok, const sm_generate_options *o);
 

@@ -71,14 +71,7 @@ static int from_checkpoint(const char *cmd, sm_train_options *o)
     o->tokenizer = rf.tokenizer;
     o->seed = rf.seed;
     sm_model_spec_split_defines(&o->spec, rf.defines);
-    sm_adamw_config c = o->adamw;
-    long long warm, total;
-    if (sscanf(rf.adamw, "lr=%g min_lr=%g warmup=%lld total=%lld beta1=%g beta2=%g eps=%g wd=%g clip=%g", &c.lr,
-               &c.min_lr, &warm, &total, &c.beta1, &c.beta2, &c.eps, &c.weight_decay, &c.grad_clip) == 9) {
-        c.warmup_steps = warm;
-        c.total_steps = total;
-        o->adamw = c;
-    }
+    if (rf.has_adamw) o->adamw = rf.adamw;
     /* The schedule is the checkpoint's; a new --steps extends (or shortens) its cosine. */
     if (o->steps_given) o->adamw.total_steps = o->steps;
     else o->steps = o->adamw.total_steps;
