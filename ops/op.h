@@ -1,6 +1,8 @@
-/* op.h — the op table: one row per op. Adding an op means one row (in its own ops/<name>.c), its
- * kernels, its backward rule, its reference implementation and its tests; nothing else switches on
- * the op kind. */
+/* op.h — the op table: one row per op. Adding an op means one entry in the op list (SM_OP_LIST,
+ * include/smallmind.h), its row sm_op_<name> and its kernels (in its own ops/<name>.c), its backward
+ * rule sm_backward_<name> when the list marks it GRAD, its reference implementation and its tests.
+ * The op kind, the table slot and the declarations of the row and the rule follow from the list;
+ * nothing else switches on the op kind. */
 #ifndef SM_OP_H
 #define SM_OP_H
 

@@ -27,7 +27,7 @@ static uint64_t offset_rows(const sm_graph *g, const sm_node *n)
 }
 
 /* the adjoint: the gradient placed at `start` of zeros as long as x */
-static SM_BACKWARD_RULE(rows)
+SM_BACKWARD_RULE(rows)
 {
     if (!need[0]) return SM_OK;
     sm_node n = g->nodes[node];
