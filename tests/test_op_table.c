@@ -1,6 +1,8 @@
-/* test_op_table.c — the op list (SM_OP_LIST) against the op table it generates. */
+/* test_op_table.c — the op list (SM_OP_LIST) against the op table it generates, and the named
+ * attribute slots (ops/attrs.h) against the rows that name the attributes. */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ops/op.h"
 
@@ -62,4 +64,31 @@ Test(op_table, every_op_of_the_list_has_its_row)
     SM_OP_LIST(CHECK_ENTRY)
 #undef CHECK_ENTRY
     cr_expect_null(sm_op_def_get(SM_OP_COUNT));
+}
+
+/* A slot constant names slot `slot` of each op listed with it: the row must call that slot by the
+ * constant's name, in the same kind (integer or float) of slot. */
+static void check_slot(const char *constant, const char *attr, bool is_int, int slot, const sm_op_kind *ops, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const char *row = is_int ? sm_op_iattr_name(ops[i], slot) : sm_op_fattr_name(ops[i], slot);
+        cr_expect(row && strcasecmp(row, attr) == 0, "%s = %d: %s %s slot %d is '%s', not '%s'", constant, slot,
+                  sm_op_name(ops[i]), is_int ? "integer" : "float", slot, row ? row : "(unused)", attr);
+    }
+}
+
+Test(op_table, attribute_slot_names_match_the_rows)
+{
+#define CHECK_SLOT(is_int, prefix, LAYOUT, NAME, ...)                                                          \
+    {                                                                                                          \
+        const sm_op_kind ops[] = {__VA_ARGS__};                                                                \
+        check_slot(#prefix #LAYOUT "_" #NAME, #NAME, is_int, prefix##LAYOUT##_##NAME, ops,                     \
+                   (int)(sizeof ops / sizeof ops[0]));                                                         \
+    }
+#define CHECK_IATTR(LAYOUT, NAME, slot, ...) CHECK_SLOT(true, SM_IATTR_, LAYOUT, NAME, __VA_ARGS__)
+#define CHECK_FATTR(LAYOUT, NAME, slot, ...) CHECK_SLOT(false, SM_FATTR_, LAYOUT, NAME, __VA_ARGS__)
+    SM_ATTR_SLOTS(CHECK_IATTR, CHECK_FATTR)
+#undef CHECK_FATTR
+#undef CHECK_IATTR
+#undef CHECK_SLOT
 }
