@@ -53,7 +53,7 @@ static sm_status seed(sm_graph *g, sm_tensor loss, sm_tensor *out)
 {
     sm_attrs a = sm_op_default_attrs(SM_OP_FILL);
     for (int i = 0; i < SM_MAX_DIMS; i++) a.i[i] = i < g->t[loss].ndim ? g->t[loss].ne[i] : 0;
-    a.f[0] = 1.0f;
+    a.f[SM_FATTR_FILL_VALUE] = 1.0f;
     return sm_bwd_op(g, SM_OP_FILL, NULL, 0, &a, out);
 }
 
@@ -103,7 +103,7 @@ static sm_status finish_param(sm_graph *g, sm_tensor p, sm_tensor gt, int t0, co
                !claimed[gt];
     if (!own) {
         sm_attrs a = sm_op_default_attrs(SM_OP_SCALE);
-        a.f[0] = 1.0f;
+        a.f[SM_FATTR_SCALE_S] = 1.0f;
         sm_status s = sm_graph_op(g, SM_OP_SCALE, &gt, 1, &a, name, &gt);
         if (s) return s;
     } else {

@@ -2,6 +2,7 @@
  * sm_graph_op, which checks shapes. */
 #include <string.h>
 
+#include "../ops/attrs.h"
 #include "error.h"
 #include "graph.h"
 
@@ -35,7 +36,7 @@ sm_status sm_mul(sm_graph *g, sm_tensor a, sm_tensor b, const char *name, sm_ten
 sm_status sm_scale(sm_graph *g, sm_tensor a, float s, const char *name, sm_tensor *out)
 {
     sm_attrs at = sm_op_default_attrs(SM_OP_SCALE);
-    at.f[0] = s;
+    at.f[SM_FATTR_SCALE_S] = s;
     return op1(g, SM_OP_SCALE, a, &at, name, out);
 }
 
@@ -43,8 +44,8 @@ sm_status sm_matmul(sm_graph *g, sm_tensor a, sm_tensor b, int trans_a, int tran
                     sm_tensor *out)
 {
     sm_attrs at = sm_op_default_attrs(SM_OP_MATMUL);
-    at.i[0] = trans_a != 0;
-    at.i[1] = trans_b != 0;
+    at.i[SM_IATTR_MATMUL_TRANS_A] = trans_a != 0;
+    at.i[SM_IATTR_MATMUL_TRANS_B] = trans_b != 0;
     return op2(g, SM_OP_MATMUL, a, b, &at, name, out);
 }
 
@@ -59,14 +60,14 @@ sm_status sm_layernorm(sm_graph *g, sm_tensor x, sm_tensor w, sm_tensor b, float
 {
     sm_tensor in[3] = {x, w, b};
     sm_attrs at = sm_op_default_attrs(SM_OP_LAYERNORM);
-    at.f[0] = eps;
+    at.f[SM_FATTR_NORM_EPS] = eps;
     return sm_graph_op(g, SM_OP_LAYERNORM, in, 3, &at, name, out);
 }
 
 sm_status sm_rmsnorm(sm_graph *g, sm_tensor x, sm_tensor w, float eps, const char *name, sm_tensor *out)
 {
     sm_attrs at = sm_op_default_attrs(SM_OP_RMSNORM);
-    at.f[0] = eps;
+    at.f[SM_FATTR_NORM_EPS] = eps;
     return op2(g, SM_OP_RMSNORM, x, w, &at, name, out);
 }
 
@@ -88,16 +89,16 @@ sm_status sm_softmax(sm_graph *g, sm_tensor x, const char *name, sm_tensor *out)
 sm_status sm_attention(sm_graph *g, sm_tensor qkv, int n_head, int span, const char *name, sm_tensor *out)
 {
     sm_attrs at = sm_op_default_attrs(SM_OP_ATTENTION);
-    at.i[0] = n_head;
-    at.i[1] = span;
+    at.i[SM_IATTR_ATTENTION_N_HEAD] = n_head;
+    at.i[SM_IATTR_ATTENTION_SPAN] = span;
     return op1(g, SM_OP_ATTENTION, qkv, &at, name, out);
 }
 
 sm_status sm_rope(sm_graph *g, sm_tensor qkv, int n_head, float base, const char *name, sm_tensor *out)
 {
     sm_attrs at = sm_op_default_attrs(SM_OP_ROPE);
-    at.i[0] = n_head;
-    at.f[0] = base;
+    at.i[SM_IATTR_ROPE_N_HEAD] = n_head;
+    at.f[SM_FATTR_ROPE_BASE] = base;
     return op1(g, SM_OP_ROPE, qkv, &at, name, out);
 }
 
@@ -136,30 +137,30 @@ sm_status sm_slice(sm_graph *g, sm_tensor x, int axis, int64_t start, int64_t le
                    sm_tensor *out)
 {
     sm_attrs at = sm_op_default_attrs(SM_OP_SLICE);
-    at.i[0] = axis;
-    at.i[1] = start;
-    at.i[2] = len;
+    at.i[SM_IATTR_SLICE_AXIS] = axis;
+    at.i[SM_IATTR_SLICE_START] = start;
+    at.i[SM_IATTR_SLICE_LEN] = len;
     return op1(g, SM_OP_SLICE, x, &at, name, out);
 }
 
 sm_status sm_concat(sm_graph *g, const sm_tensor *xs, int n, int axis, const char *name, sm_tensor *out)
 {
     sm_attrs at = sm_op_default_attrs(SM_OP_CONCAT);
-    at.i[0] = axis;
+    at.i[SM_IATTR_CONCAT_AXIS] = axis;
     return sm_graph_op(g, SM_OP_CONCAT, xs, n, &at, name, out);
 }
 
 sm_status sm_sum(sm_graph *g, sm_tensor x, int axis, const char *name, sm_tensor *out)
 {
     sm_attrs at = sm_op_default_attrs(SM_OP_SUM);
-    at.i[0] = axis;
+    at.i[SM_IATTR_REDUCE_AXIS] = axis;
     return op1(g, SM_OP_SUM, x, &at, name, out);
 }
 
 sm_status sm_mean(sm_graph *g, sm_tensor x, int axis, const char *name, sm_tensor *out)
 {
     sm_attrs at = sm_op_default_attrs(SM_OP_MEAN);
-    at.i[0] = axis;
+    at.i[SM_IATTR_REDUCE_AXIS] = axis;
     return op1(g, SM_OP_MEAN, x, &at, name, out);
 }
 
@@ -178,6 +179,6 @@ sm_status sm_lm_head_ce(sm_graph *g, sm_tensor x, sm_tensor w, sm_tensor targets
 sm_status sm_cast(sm_graph *g, sm_tensor x, sm_dtype to, const char *name, sm_tensor *out)
 {
     sm_attrs at = sm_op_default_attrs(SM_OP_CAST);
-    at.i[0] = to;
+    at.i[SM_IATTR_CAST_DTYPE] = to;
     return op1(g, SM_OP_CAST, x, &at, name, out);
 }

@@ -96,7 +96,7 @@ static sm_status grad_sumsq(sm_graph *g, int t_end, sm_tensor *out)
         while (p < t_end && !updated(&g->t[p])) p++;
         bool last = p == t_end;
         sm_attrs a = sm_op_default_attrs(SM_OP_SUMSQ);
-        a.i[0] = total != SM_NO_TENSOR;
+        a.i[SM_IATTR_SUMSQ_ACC] = total != SM_NO_TENSOR;
         sm_status s = last ? sm_graph_op(g, SM_OP_SUMSQ, in, k, &a, "opt.grad_sumsq", &total)
                            : sm_bwd_op(g, SM_OP_SUMSQ, in, k, &a, &total);
         if (s) return s;
@@ -119,7 +119,7 @@ static sm_status add_update(sm_graph *g, sm_tensor p, sm_tensor hparams, sm_tens
     memcpy(ne, r->ne, sizeof ne);
     /* GPT-2 decays the matmul weights and embeddings (2+ dims), not biases or norm gains (1-D). */
     sm_attrs a = sm_op_default_attrs(SM_OP_ADAMW);
-    a.i[0] = ndim >= 2;
+    a.i[SM_IATTR_ADAMW_DECAY] = ndim >= 2;
     sm_status s;
     if ((s = derived_name(g, "adam.m.", p, nm)) || (s = derived_name(g, "adam.v.", p, nv)) ||
         (s = derived_name(g, "adam.", p, nu)))

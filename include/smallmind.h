@@ -76,56 +76,73 @@ const char *sm_role_name(sm_role r);
 
 /* ---- ops --------------------------------------------------------------------------------------- */
 
-/* Every op of the op table. The attributes each takes are named in the table (sm_op_attr_name);
- * the builder wrappers below set them for you. Shapes are written outermost first: [B, T, C]. */
-typedef enum sm_op_kind {
-    SM_OP_EMBEDDING = 0,  /* (ids i32 [...], table [V,C]) -> [..., C] */
-    SM_OP_ADD,            /* (a, b) -> a + b; b's shape equals a's trailing dims (broadcast) */
-    SM_OP_MUL,            /* (a, b) -> a * b; same broadcast rule as add */
-    SM_OP_SCALE,          /* (a; s) -> s * a */
-    SM_OP_MATMUL,         /* (a [..,M,K], b [..,K,N] or [K,N]; trans_a, trans_b) -> [..,M,N] */
-    SM_OP_LINEAR,         /* (x [..,K], w [N,K], b [N]?) -> x·wᵀ + b  [..,N] */
-    SM_OP_LAYERNORM,      /* (x [..,C], w [C], b [C]; eps) */
-    SM_OP_RMSNORM,        /* (x [..,C], w [C]; eps) */
-    SM_OP_GELU,           /* tanh approximation */
-    SM_OP_SILU,
-    SM_OP_SOFTMAX,        /* along the last dim */
-    SM_OP_ATTENTION,      /* (qkv [B,T,3C]; n_head, span) -> [B,T,C], causal; span>0 = sliding window */
-    SM_OP_ROPE,           /* (qkv [B,T,3C]; n_head, base, inverse) rotary positions on q and k */
-    SM_OP_RESHAPE,        /* (x; d0..d3) view with a new shape of the same element count */
-    SM_OP_PERMUTE,        /* (x; p0..p3) copy with permuted dims */
-    SM_OP_SLICE,          /* (x; axis, start, len) copy of a range along one axis */
-    SM_OP_CONCAT,         /* (x1..xn; axis) */
-    SM_OP_SUM,            /* (x; axis) axis = -1 sums everything to [1] */
-    SM_OP_MEAN,           /* (x; axis) */
-    SM_OP_CROSS_ENTROPY,  /* (logits [..,V], targets i32 [..]) -> [1] mean loss, softmax fused */
-    SM_OP_CAST,           /* (x; dtype) storage type conversion */
-    /* ops appended by later passes (backward rules, optimizer) go below this line */
-    /* -- appended by autodiff and the optimizer (graph/autodiff.c, graph/optimizer.c); not differentiable */
-    SM_OP_FILL,           /* (; d0..d3; value) -> f32 [d0..d3] every element = value (no inputs) */
-    SM_OP_SUM_TO,         /* (x [..., S]; ndim) -> [S]: sum over the leading dims, keeping the last ndim */
-    SM_OP_EXPAND,         /* (x; d0..d3, axis; s) -> [d0..d3]: s * x repeated along axis (-1: x is [1],
-                             repeated everywhere); x holds the output with that axis removed */
-    SM_OP_PAD,            /* (x; axis, start, total) -> x at start.. along axis, zeros elsewhere (slice's
-                             adjoint) */
-    SM_OP_EMBEDDING_BWD,  /* (ids i32 [...], gy [..., C]; vocab) -> [vocab, C] scatter-add of gy rows */
-    SM_OP_NORM_STATS,     /* (x [..,C]; rms; eps) -> [..,2] per row (mean, rstd); rms = 1: mean is 0 */
-    SM_OP_NORM_BWD_X,     /* (x [..,C], w [C], gy [..,C], stats [..,2]; rms) -> dx [..,C] */
-    SM_OP_NORM_BWD_W,     /* (x [..,C], gy [..,C], stats [..,2]; rms) -> dw [C] = sum over rows gy*xhat */
-    SM_OP_GELU_BWD,       /* (x, gy) -> gy * gelu'(x) */
-    SM_OP_SILU_BWD,       /* (x, gy) -> gy * silu'(x) */
-    SM_OP_SOFTMAX_BWD,    /* (y, gy) -> y * (gy - sum(gy * y)) along the last dim; y = softmax output */
-    SM_OP_ATTENTION_BWD,  /* (qkv [B,T,3C], gy [B,T,C]; n_head, span) -> dqkv [B,T,3C] */
-    SM_OP_CROSS_ENTROPY_BWD, /* (logits [..,V], targets i32 [..], gy [1]) -> dlogits [..,V] */
-    SM_OP_SUMSQ,          /* (x1..xn) -> [1] sum of the squares of every element (fixed order) */
-    SM_OP_ADAMW,          /* (param, grad, m, v, hparams [8], sumsq [1]?; decay) -> [1] token: updates
-                             param, m and v IN PLACE (see sm_graph_adamw) */
-    SM_OP_LM_HEAD_CE,     /* (x [..,C], w [V,C], targets i32 [..]) -> [1]: cross_entropy(linear(x, w), targets)
-                             fused, the logits made one chunk of rows at a time (no [..,V] tensor) */
-    SM_OP_LM_HEAD_CE_BWD, /* (x, w, targets, gy [1]) -> [V + R, C]: dw rows, then dx rows (R = rows of x) */
-    SM_OP_ROWS,           /* (x [N,..]; start, len) -> [len,..]: rows start.. of x as a view (no copy) */
-    SM_OP_COUNT
-} sm_op_kind;
+/* Every op of the op table, once: X(KIND, name, grad) makes SM_OP_<KIND>, the op graph files call
+ * `name`, numbered by its place in this list. Graph hashes and plan files hold these numbers, so a
+ * new op goes at the end and none moves. grad is GRAD for an op with a backward rule and NO_GRAD
+ * for one that is not differentiated. The library builds its op enum, op table and declarations
+ * from this list. The attributes each op takes are named in the table (sm_op_iattr_name); the
+ * builder wrappers below set them for you. Shapes are written outermost first: [B, T, C]. */
+#define SM_OP_LIST(X)                                                                                                \
+    X(EMBEDDING, embedding, GRAD)          /* (ids i32 [...], table [V,C]) -> [..., C] */                            \
+    X(ADD, add, GRAD)                      /* (a, b) -> a + b; b's shape equals a's trailing dims (broadcast) */     \
+    X(MUL, mul, GRAD)                      /* (a, b) -> a * b; same broadcast rule as add */                         \
+    X(SCALE, scale, GRAD)                  /* (a; s) -> s * a */                                                     \
+    X(MATMUL, matmul, GRAD)                /* (a [..,M,K], b [..,K,N] or [K,N]; trans_a, trans_b) -> [..,M,N] */     \
+    X(LINEAR, linear, GRAD)                /* (x [..,K], w [N,K], b [N]?) -> x·wᵀ + b [..,N] */                      \
+    X(LAYERNORM, layernorm, GRAD)          /* (x [..,C], w [C], b [C]; eps) */                                       \
+    X(RMSNORM, rmsnorm, GRAD)              /* (x [..,C], w [C]; eps) */                                              \
+    X(GELU, gelu, GRAD)                    /* tanh approximation */                                                  \
+    X(SILU, silu, GRAD)                                                                                              \
+    X(SOFTMAX, softmax, GRAD)              /* along the last dim */                                                  \
+    X(ATTENTION, attention, GRAD)          /* (qkv [B,T,3C]; n_head, span) -> [B,T,C], causal; span>0 = sliding      \
+                                              window */                                                              \
+    X(ROPE, rope, GRAD)                    /* (qkv [B,T,3C]; n_head, base, inverse) rotary positions on q, k */      \
+    X(RESHAPE, reshape, GRAD)              /* (x; d0..d3) view with a new shape of the same element count */         \
+    X(PERMUTE, permute, GRAD)              /* (x; p0..p3) copy with permuted dims */                                 \
+    X(SLICE, slice, GRAD)                  /* (x; axis, start, len) copy of a range along one axis */                \
+    X(CONCAT, concat, GRAD)                /* (x1..xn; axis) */                                                      \
+    X(SUM, sum, GRAD)                      /* (x; axis) axis = -1 sums everything to [1] */                          \
+    X(MEAN, mean, GRAD)                    /* (x; axis) */                                                           \
+    X(CROSS_ENTROPY, cross_entropy, GRAD)  /* (logits [..,V], targets i32 [..]) -> [1] mean loss, softmax fused */   \
+    X(CAST, cast, GRAD)                    /* (x; dtype) storage type conversion */                                  \
+    /* -- appended by autodiff and the optimizer (graph/autodiff.c, graph/optimizer.c) */                            \
+    X(FILL, fill, NO_GRAD)                 /* (; d0..d3; value) -> f32 [d0..d3] every element = value (no inputs) */ \
+    X(SUM_TO, sum_to, NO_GRAD)             /* (x [..., S]; ndim) -> [S]: sum over the leading dims, keeping the      \
+                                              last ndim */                                                           \
+    X(EXPAND, expand, NO_GRAD)             /* (x; d0..d3, axis; s) -> [d0..d3]: s * x repeated along axis (-1: x     \
+                                              is [1], repeated everywhere); x holds the output with that axis        \
+                                              removed */                                                             \
+    X(PAD, pad, NO_GRAD)                   /* (x; axis, start, total) -> x at start.. along axis, zeros elsewhere    \
+                                              (slice's adjoint) */                                                   \
+    X(EMBEDDING_BWD, embedding_bwd, NO_GRAD) /* (ids i32 [...], gy [..., C]; vocab) -> [vocab, C] scatter-add of     \
+                                              gy rows */                                                             \
+    X(NORM_STATS, norm_stats, NO_GRAD)     /* (x [..,C]; rms; eps) -> [..,2] per row (mean, rstd); rms = 1: mean     \
+                                              is 0 */                                                                \
+    X(NORM_BWD_X, norm_bwd_x, NO_GRAD)     /* (x [..,C], w [C], gy [..,C], stats [..,2]; rms) -> dx [..,C] */        \
+    X(NORM_BWD_W, norm_bwd_w, NO_GRAD)     /* (x [..,C], gy [..,C], stats [..,2]; rms) -> dw [C] = sum over rows     \
+                                              gy*xhat */                                                             \
+    X(GELU_BWD, gelu_bwd, NO_GRAD)         /* (x, gy) -> gy * gelu'(x) */                                            \
+    X(SILU_BWD, silu_bwd, NO_GRAD)         /* (x, gy) -> gy * silu'(x) */                                            \
+    X(SOFTMAX_BWD, softmax_bwd, NO_GRAD)   /* (y, gy) -> y * (gy - sum(gy * y)) along the last dim; y = softmax      \
+                                              output */                                                              \
+    X(ATTENTION_BWD, attention_bwd, NO_GRAD) /* (qkv [B,T,3C], gy [B,T,C]; n_head, span) -> dqkv [B,T,3C] */         \
+    X(CROSS_ENTROPY_BWD, cross_entropy_bwd, NO_GRAD) /* (logits [..,V], targets i32 [..], gy [1]) -> dlogits         \
+                                              [..,V] */                                                              \
+    X(SUMSQ, sumsq, NO_GRAD)               /* (x1..xn) -> [1] sum of the squares of every element (fixed order) */   \
+    X(ADAMW, adamw, NO_GRAD)               /* (param, grad, m, v, hparams [8], sumsq [1]?; decay) -> [1] token:      \
+                                              updates param, m and v IN PLACE (see sm_graph_adamw) */                \
+    /* -- added later: at the end, so that no number moves */                                                        \
+    X(LM_HEAD_CE, lm_head_ce, GRAD)        /* (x [..,C], w [V,C], targets i32 [..]) -> [1]:                          \
+                                              cross_entropy(linear(x, w), targets) fused, the logits made one        \
+                                              chunk of rows at a time (no [..,V] tensor) */                          \
+    X(LM_HEAD_CE_BWD, lm_head_ce_bwd, NO_GRAD) /* (x, w, targets, gy [1]) -> [V + R, C]: dw rows, then dx rows       \
+                                              (R = rows of x) */                                                     \
+    X(ROWS, rows, GRAD)                    /* (x [N,..]; start, len) -> [len,..]: rows start.. of x as a view (no    \
+                                              copy) */
+
+#define SM_OP_LIST_KIND(KIND, name, grad) SM_OP_##KIND,
+typedef enum sm_op_kind { SM_OP_LIST(SM_OP_LIST_KIND) SM_OP_COUNT } sm_op_kind;
+#undef SM_OP_LIST_KIND
 
 /* Attribute values of a node: the op table names what each slot means for an op. */
 #define SM_MAX_IATTRS 6

@@ -144,7 +144,7 @@ static void adamw_forward(const sm_kernel_args *k)
         .c = (float)clip_factor(k), .b1 = hp[SM_ADAMW_BETA1], .nb1 = 1.0f - hp[SM_ADAMW_BETA1],
         .b2 = hp[SM_ADAMW_BETA2], .nb2 = 1.0f - hp[SM_ADAMW_BETA2], .bc1 = hp[SM_ADAMW_BC1],
         .bc2 = hp[SM_ADAMW_BC2], .eps = hp[SM_ADAMW_EPS], .lr = hp[SM_ADAMW_LR],
-        .wd = k->node->attrs.i[0] ? hp[SM_ADAMW_WD] : 0.0f,
+        .wd = k->node->attrs.i[SM_IATTR_ADAMW_DECAY] ? hp[SM_ADAMW_WD] : 0.0f,
     };
     int64_t n = sm_rec_numel(k->in[0]), chunks = (n + CHUNK - 1) / CHUNK;
 #pragma omp for schedule(static)
@@ -159,7 +159,7 @@ static void adamw_reference(const sm_kernel_args *k)
 {
     const float *hp = k->x[4], *grad = k->x[1];
     float *p = (float *)k->x[0], *m = (float *)k->x[2], *v = (float *)k->x[3];
-    double wd = k->node->attrs.i[0] ? hp[SM_ADAMW_WD] : 0.0, c = clip_factor(k);
+    double wd = k->node->attrs.i[SM_IATTR_ADAMW_DECAY] ? hp[SM_ADAMW_WD] : 0.0, c = clip_factor(k);
     for (int64_t i = 0; i < sm_rec_numel(k->in[0]); i++) {
         double gi = c * grad[i];
         double mi = hp[SM_ADAMW_BETA1] * (double)m[i] + (1.0 - hp[SM_ADAMW_BETA1]) * gi;

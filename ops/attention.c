@@ -13,7 +13,7 @@ static sm_status shape_attention(const sm_graph *g, const sm_node *n, sm_tensor_
     char sx[64];
     sm_status s = sm_shape_check_f32(g, n, out, 0);
     if (s) return s;
-    int64_t H = n->attrs.i[0], span = n->attrs.i[1];
+    int64_t H = n->attrs.i[SM_IATTR_ATTENTION_N_HEAD], span = n->attrs.i[SM_IATTR_ATTENTION_SPAN];
     if (x->ndim != 3 || x->ne[2] % 3)
         return sm_error(SM_ERR_SHAPE, "node '%s': attention input '%s' is %s; it must be packed qkv [B, T, 3C]",
                         out->name, x->name, sm_shape_str(x, sx, sizeof sx));
@@ -33,7 +33,8 @@ static sm_status shape_attention(const sm_graph *g, const sm_node *n, sm_tensor_
 }
 
 #define DIMS(k) int B = (int)(k)->in[0]->ne[0], T = (int)(k)->in[0]->ne[1], C = (int)((k)->in[0]->ne[2] / 3), \
-                H = (int)(k)->node->attrs.i[0], span = (int)(k)->node->attrs.i[1]
+                H = (int)(k)->node->attrs.i[SM_IATTR_ATTENTION_N_HEAD],                                  \
+                span = (int)(k)->node->attrs.i[SM_IATTR_ATTENTION_SPAN]
 
 static void attention_forward(const sm_kernel_args *k)
 {
@@ -50,7 +51,7 @@ static void attention_reference(const sm_kernel_args *k)
 static size_t work_attention(const sm_graph *g, const sm_node *n)
 {
     const sm_tensor_rec *x = &g->t[n->in[0]];
-    return sm_attention_workspace((int)x->ne[1], (int)(x->ne[2] / 3), (int)n->attrs.i[0]);
+    return sm_attention_workspace((int)x->ne[1], (int)(x->ne[2] / 3), (int)n->attrs.i[SM_IATTR_ATTENTION_N_HEAD]);
 }
 
 /* Causal: about half of the T×T scores; QKᵀ and PV at 2 FLOPs per multiply-add each. */
@@ -58,7 +59,8 @@ static double flops_attention(const sm_graph *g, const sm_node *n)
 {
     const sm_tensor_rec *x = &g->t[n->in[0]];
     double B = (double)x->ne[0], T = (double)x->ne[1], C = (double)(x->ne[2] / 3);
-    double keys = n->attrs.i[1] > 0 && n->attrs.i[1] < x->ne[1] ? (double)n->attrs.i[1] : (T + 1) / 2;
+    int64_t span = n->attrs.i[SM_IATTR_ATTENTION_SPAN];
+    double keys = span > 0 && span < x->ne[1] ? (double)span : (T + 1) / 2;
     return 4.0 * B * T * keys * C;
 }
 

@@ -20,7 +20,7 @@ static sm_status shape_attention_bwd(const sm_graph *g, const sm_node *n, sm_ten
         return sm_error(SM_ERR_SHAPE, "node '%s': attention_bwd of qkv '%s' %s and gradient '%s' %s: they must "
                         "be [B,T,3C] and [B,T,C]", out->name, qkv->name, sm_shape_str(qkv, a, sizeof a), gy->name,
                         sm_shape_str(gy, b, sizeof b));
-    int64_t H = n->attrs.i[0];
+    int64_t H = n->attrs.i[SM_IATTR_ATTENTION_N_HEAD];
     if (H < 1 || gy->ne[2] % H)
         return sm_error(SM_ERR_SHAPE, "node '%s': attention_bwd with %lld heads does not divide C = %lld",
                         out->name, (long long)H, (long long)gy->ne[2]);
@@ -32,8 +32,8 @@ static void dims(const sm_kernel_args *k, int *B, int *T, int *C, int *H, int *s
     *B = (int)k->in[1]->ne[0];
     *T = (int)k->in[1]->ne[1];
     *C = (int)k->in[1]->ne[2];
-    *H = (int)k->node->attrs.i[0];
-    *span = (int)k->node->attrs.i[1];
+    *H = (int)k->node->attrs.i[SM_IATTR_ATTENTION_N_HEAD];
+    *span = (int)k->node->attrs.i[SM_IATTR_ATTENTION_SPAN];
 }
 
 static void attention_bwd_forward(const sm_kernel_args *k)
@@ -53,7 +53,7 @@ static void attention_bwd_reference(const sm_kernel_args *k)
 static size_t work_attention_bwd(const sm_graph *g, const sm_node *n)
 {
     const sm_tensor_rec *gy = &g->t[n->in[1]];
-    return sm_attention_backward_workspace((int)gy->ne[1], (int)gy->ne[2], (int)n->attrs.i[0]);
+    return sm_attention_backward_workspace((int)gy->ne[1], (int)gy->ne[2], (int)n->attrs.i[SM_IATTR_ATTENTION_N_HEAD]);
 }
 
 /* Recomputing the scores and probabilities (2 matmuls) plus the 3 gradient matmuls, causal: about
@@ -76,8 +76,8 @@ SM_BACKWARD_RULE(attention)
     if (!need[0]) return SM_OK;
     sm_node n = g->nodes[node];
     sm_attrs a = sm_op_default_attrs(SM_OP_ATTENTION_BWD);
-    a.i[0] = n.attrs.i[0];
-    a.i[1] = n.attrs.i[1];
+    a.i[SM_IATTR_ATTENTION_N_HEAD] = n.attrs.i[SM_IATTR_ATTENTION_N_HEAD];
+    a.i[SM_IATTR_ATTENTION_SPAN] = n.attrs.i[SM_IATTR_ATTENTION_SPAN];
     sm_tensor in[2] = {n.in[0], gy};
     return sm_bwd_op(g, SM_OP_ATTENTION_BWD, in, 2, &a, &gx[0]);
 }

@@ -1,5 +1,5 @@
-/* backward.h — what backward rules share: small builders for gradient nodes, and the rules of the
- * rows whose kernels live in other files (each row points at its rule with `.backward`).
+/* backward.h — what backward rules share: small builders for gradient nodes, and the declaration of
+ * every rule (each row points at its rule with `.backward`).
  *
  * A rule (sm_backward_fn, op.h) appends nodes to g, so it must not keep pointers into g->nodes or
  * g->t across a builder call (both arrays may move): copy the node first. */
@@ -21,32 +21,18 @@ sm_status sm_bwd_sum_to(sm_graph *g, sm_tensor gy, sm_tensor like, sm_tensor *ou
 /* True if a and b have the same shape (dims and sizes). */
 bool sm_bwd_same_shape(const sm_graph *g, sm_tensor a, sm_tensor b);
 
-/* Rules of rows defined elsewhere: ops/<op>.c sets `.backward = sm_backward_<op>`; the rules live in
- * ops/<group>_bwd.c next to the kernels they need. */
+/* The rule of every op the op list marks GRAD: its row (ops/<op>.c) sets
+ * `.backward = sm_backward_<op>`; the rule lives where the kernels it needs are (often
+ * ops/<group>_bwd.c), written as SM_BACKWARD_RULE(<op>) { ... }. */
 #define SM_BACKWARD_RULE(op)                                                                          \
     sm_status sm_backward_##op(sm_graph *g, int node, sm_tensor gy, const bool need[SM_MAX_INPUTS], \
                                sm_tensor gx[SM_MAX_INPUTS])
-SM_BACKWARD_RULE(add);
-SM_BACKWARD_RULE(mul);
-SM_BACKWARD_RULE(scale);
-SM_BACKWARD_RULE(matmul);
-SM_BACKWARD_RULE(linear);
-SM_BACKWARD_RULE(embedding);
-SM_BACKWARD_RULE(layernorm);
-SM_BACKWARD_RULE(rmsnorm);
-SM_BACKWARD_RULE(gelu);
-SM_BACKWARD_RULE(silu);
-SM_BACKWARD_RULE(softmax);
-SM_BACKWARD_RULE(attention);
-SM_BACKWARD_RULE(rope);
-SM_BACKWARD_RULE(reshape);
-SM_BACKWARD_RULE(permute);
-SM_BACKWARD_RULE(slice);
-SM_BACKWARD_RULE(concat);
-SM_BACKWARD_RULE(sum);
-SM_BACKWARD_RULE(mean);
-SM_BACKWARD_RULE(cross_entropy);
-SM_BACKWARD_RULE(cast);
-SM_BACKWARD_RULE(lm_head_ce);
+#define RULE_DECLARATION_GRAD(name) SM_BACKWARD_RULE(name);
+#define RULE_DECLARATION_NO_GRAD(name)
+#define RULE_DECLARATION(KIND, name, grad) RULE_DECLARATION_##grad(name)
+SM_OP_LIST(RULE_DECLARATION)
+#undef RULE_DECLARATION
+#undef RULE_DECLARATION_NO_GRAD
+#undef RULE_DECLARATION_GRAD
 
 #endif

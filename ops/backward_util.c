@@ -60,6 +60,6 @@ sm_status sm_bwd_sum_to(sm_graph *g, sm_tensor gy, sm_tensor like, sm_tensor *ou
         return SM_OK;
     }
     sm_attrs a = sm_op_default_attrs(SM_OP_SUM_TO);
-    a.i[0] = g->t[like].ndim;
+    a.i[SM_IATTR_SUM_TO_NDIM] = g->t[like].ndim;
     return sm_bwd_op(g, SM_OP_SUM_TO, &gy, 1, &a, out);
 }

@@ -16,7 +16,7 @@ static sm_status shape_sum_to(const sm_graph *g, const sm_node *n, sm_tensor_rec
     const sm_tensor_rec *x = &g->t[n->in[0]];
     sm_status s = sm_shape_check_f32(g, n, out, 0);
     if (s) return s;
-    int64_t keep = n->attrs.i[0];
+    int64_t keep = n->attrs.i[SM_IATTR_SUM_TO_NDIM];
     if (keep < 1 || keep > x->ndim) {
         char sx[64];
         return sm_error(SM_ERR_SHAPE, "node '%s': sum_to keeps the last %lld dims of '%s' %s; give 1 to %d",
@@ -126,7 +126,7 @@ static sm_status shape_expand(const sm_graph *g, const sm_node *n, sm_tensor_rec
         if (__builtin_mul_overflow(total, out->ne[i], &total))
             return sm_error(SM_ERR_SHAPE, "node '%s': expand to more elements than int64 holds", out->name);
     }
-    int64_t axis = n->attrs.i[4];
+    int64_t axis = n->attrs.i[SM_IATTR_EXPAND_AXIS];
     int64_t want = axis == -1 ? 1 : axis >= 0 && axis < ndim ? total / out->ne[axis] : -1;
     if (want < 0)
         return sm_error(SM_ERR_SHAPE, "node '%s': expand axis %lld; give -1 or 0 to %d", out->name,
@@ -143,7 +143,7 @@ static sm_status shape_expand(const sm_graph *g, const sm_node *n, sm_tensor_rec
 /* y [O, A, I] = s * x [O, I] repeated along A (axis -1: O = I = 1, A = all). */
 static void expand_dims(const sm_kernel_args *k, int64_t *O, int64_t *A, int64_t *I)
 {
-    int64_t axis = k->node->attrs.i[4];
+    int64_t axis = k->node->attrs.i[SM_IATTR_EXPAND_AXIS];
     *O = *I = 1;
     *A = sm_rec_numel(k->out);
     if (axis < 0) return;
@@ -155,7 +155,7 @@ static void expand_dims(const sm_kernel_args *k, int64_t *O, int64_t *A, int64_t
 static void expand_forward(const sm_kernel_args *k)
 {
     const float *x = k->x[0];
-    float *y = k->y, s = k->node->attrs.f[0];
+    float *y = k->y, s = k->node->attrs.f[SM_FATTR_EXPAND_S];
     int64_t O, A, I;
     expand_dims(k, &O, &A, &I);
 #pragma omp for schedule(static)
@@ -173,7 +173,7 @@ static void expand_reference(const sm_kernel_args *k)
     expand_dims(k, &O, &A, &I);
     for (int64_t o = 0; o < O; o++)
         for (int64_t a = 0; a < A; a++)
-            for (int64_t i = 0; i < I; i++) y[(o * A + a) * I + i] = k->node->attrs.f[0] * x[o * I + i];
+            for (int64_t i = 0; i < I; i++) y[(o * A + a) * I + i] = k->node->attrs.f[SM_FATTR_EXPAND_S] * x[o * I + i];
 }
 
 const sm_op_def sm_op_expand = {

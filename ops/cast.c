@@ -22,7 +22,7 @@ static bool cast_supported(sm_dtype from, sm_dtype to)
 static sm_status shape_cast(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
 {
     const sm_tensor_rec *x = &g->t[n->in[0]];
-    int64_t to = n->attrs.i[0];
+    int64_t to = n->attrs.i[SM_IATTR_CAST_DTYPE];
     if (to < 0 || to >= SM_DTYPE_COUNT || !cast_supported(x->dtype, (sm_dtype)to)) {
         char sx[64];
         return sm_error(SM_ERR_SHAPE, "node '%s': cast of '%s' %s %s to %s (dtype %lld) is not supported: f32, f16 "

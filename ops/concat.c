@@ -8,7 +8,7 @@
 static sm_status shape_concat(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
 {
     const sm_tensor_rec *x0 = &g->t[n->in[0]];
-    int64_t axis = n->attrs.i[0];
+    int64_t axis = n->attrs.i[SM_IATTR_CONCAT_AXIS];
     char s0[64], sj[64];
     if (axis < 0 || axis >= x0->ndim)
         return sm_error(SM_ERR_SHAPE, "node '%s': concat along axis %lld of '%s' %s: the axis must be 0..%d",
@@ -31,7 +31,7 @@ static sm_status shape_concat(const sm_graph *g, const sm_node *n, sm_tensor_rec
 /* everything viewed as [outer, N, inner] */
 static int64_t concat_outer(const sm_kernel_args *k, int64_t *inner)
 {
-    int axis = (int)k->node->attrs.i[0];
+    int axis = (int)k->node->attrs.i[SM_IATTR_CONCAT_AXIS];
     int64_t outer = 1;
     *inner = 1;
     for (int d = 0; d < axis; d++) outer *= k->out->ne[d];
@@ -43,7 +43,8 @@ static int64_t concat_outer(const sm_kernel_args *k, int64_t *inner)
  * threads, each one a memcpy. */
 static void concat_forward(const sm_kernel_args *k)
 {
-    int64_t inner, outer = concat_outer(k, &inner), axis = k->node->attrs.i[0], Ny = k->out->ne[axis];
+    int64_t inner, outer = concat_outer(k, &inner), axis = k->node->attrs.i[SM_IATTR_CONCAT_AXIS];
+    int64_t Ny = k->out->ne[axis];
     int nx = k->n_in;
     size_t es = sm_dtype_size(k->out->dtype);
 #pragma omp for schedule(static)
@@ -59,7 +60,8 @@ static void concat_forward(const sm_kernel_args *k)
 /* output element by element: find which input its axis index falls in */
 static void concat_reference(const sm_kernel_args *k)
 {
-    int64_t inner, outer = concat_outer(k, &inner), axis = k->node->attrs.i[0], Ny = k->out->ne[axis];
+    int64_t inner, outer = concat_outer(k, &inner), axis = k->node->attrs.i[SM_IATTR_CONCAT_AXIS];
+    int64_t Ny = k->out->ne[axis];
     size_t es = sm_dtype_size(k->out->dtype);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t a = 0; a < Ny; a++) {

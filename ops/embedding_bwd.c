@@ -26,11 +26,11 @@ static sm_status shape_embedding_bwd(const sm_graph *g, const sm_node *n, sm_ten
     if (!ok)
         return sm_error(SM_ERR_SHAPE, "node '%s': embedding_bwd gradient '%s' %s must be the ids' shape %s plus "
                         "one dim", out->name, gy->name, sm_shape_str(gy, sg, sizeof sg), sm_shape_str(ids, si, sizeof si));
-    if (n->attrs.i[0] < 1)
+    if (n->attrs.i[SM_IATTR_EMBEDDING_BWD_VOCAB] < 1)
         return sm_error(SM_ERR_SHAPE, "node '%s': embedding_bwd vocab is %lld; it must be >= 1", out->name,
-                        (long long)n->attrs.i[0]);
+                        (long long)n->attrs.i[SM_IATTR_EMBEDDING_BWD_VOCAB]);
     out->ndim = 2;
-    out->ne[0] = n->attrs.i[0];
+    out->ne[0] = n->attrs.i[SM_IATTR_EMBEDDING_BWD_VOCAB];
     out->ne[1] = gy->ne[gy->ndim - 1];
     out->dtype = SM_F32;
     return SM_OK;
@@ -99,7 +99,7 @@ SM_BACKWARD_RULE(embedding)
 {
     sm_node n = g->nodes[node];
     sm_attrs a = sm_op_default_attrs(SM_OP_EMBEDDING_BWD);
-    a.i[0] = g->t[n.in[1]].ne[0];
+    a.i[SM_IATTR_EMBEDDING_BWD_VOCAB] = g->t[n.in[1]].ne[0];
     sm_tensor in[2] = {n.in[0], gy};
     return need[1] ? sm_bwd_op(g, SM_OP_EMBEDDING_BWD, in, 2, &a, &gx[1]) : SM_OK;
 }

@@ -23,7 +23,7 @@ static sm_status shape_fill(const sm_graph *g, const sm_node *n, sm_tensor_rec *
 /* y: [N] */
 static void fill_forward(const sm_kernel_args *k)
 {
-    float *y = k->y, v = k->node->attrs.f[0];
+    float *y = k->y, v = k->node->attrs.f[SM_FATTR_FILL_VALUE];
     int64_t n = sm_rec_numel(k->out);
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n; i++) y[i] = v;
@@ -31,7 +31,7 @@ static void fill_forward(const sm_kernel_args *k)
 
 static void fill_reference(const sm_kernel_args *k)
 {
-    for (int64_t i = 0; i < sm_rec_numel(k->out); i++) ((float *)k->y)[i] = k->node->attrs.f[0];
+    for (int64_t i = 0; i < sm_rec_numel(k->out); i++) ((float *)k->y)[i] = k->node->attrs.f[SM_FATTR_FILL_VALUE];
 }
 
 const sm_op_def sm_op_fill = {

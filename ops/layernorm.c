@@ -28,7 +28,7 @@ static void layernorm_row(const float *x, const float *w, const float *b, float 
 static void layernorm_forward(const sm_kernel_args *k)
 {
     const float *x = k->x[0], *w = k->x[1], *b = k->x[2];
-    float *y = k->y, eps = k->node->attrs.f[0];
+    float *y = k->y, eps = k->node->attrs.f[SM_FATTR_NORM_EPS];
     int64_t C = k->out->ne[k->out->ndim - 1], R = sm_rec_numel(k->out) / C;
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < R; r++) layernorm_row(x + r * C, w, b, y + r * C, C, eps);
@@ -38,7 +38,7 @@ static void layernorm_reference(const sm_kernel_args *k)
 {
     const float *x = k->x[0], *w = k->x[1], *b = k->x[2];
     float *y = k->y;
-    double eps = k->node->attrs.f[0];
+    double eps = k->node->attrs.f[SM_FATTR_NORM_EPS];
     int64_t C = k->out->ne[k->out->ndim - 1], R = sm_rec_numel(k->out) / C;
     for (int64_t r = 0; r < R; r++, x += C, y += C) {
         double mean = 0, var = 0;

@@ -261,8 +261,8 @@ const sm_op_def sm_op_lm_head_ce_bwd = {
 static sm_status rows_of(sm_graph *g, sm_tensor packed, int64_t start, int64_t len, sm_tensor *out)
 {
     sm_attrs at = sm_op_default_attrs(SM_OP_ROWS);
-    at.i[0] = start;
-    at.i[1] = len;
+    at.i[SM_IATTR_ROWS_START] = start;
+    at.i[SM_IATTR_ROWS_LEN] = len;
     return sm_bwd_op(g, SM_OP_ROWS, &packed, 1, &at, out);
 }
 

@@ -15,10 +15,10 @@ static void mm_dims(const sm_tensor_rec *a, const sm_tensor_rec *b, const sm_att
 {
     int64_t ar = a->ne[a->ndim - 2], ac = a->ne[a->ndim - 1];
     int64_t br = b->ne[b->ndim - 2], bc = b->ne[b->ndim - 1];
-    *M = at->i[0] ? ac : ar;
-    *K = at->i[0] ? ar : ac;
-    *Kb = at->i[1] ? bc : br;
-    *N = at->i[1] ? br : bc;
+    *M = at->i[SM_IATTR_MATMUL_TRANS_A] ? ac : ar;
+    *K = at->i[SM_IATTR_MATMUL_TRANS_A] ? ar : ac;
+    *Kb = at->i[SM_IATTR_MATMUL_TRANS_B] ? bc : br;
+    *N = at->i[SM_IATTR_MATMUL_TRANS_B] ? br : bc;
 }
 
 static sm_status shape_matmul(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
@@ -38,8 +38,8 @@ static sm_status shape_matmul(const sm_graph *g, const sm_node *n, sm_tensor_rec
     if (K != Kb || !batch_ok)
         return sm_error(SM_ERR_SHAPE,
                         "node '%s': matmul of '%s' %s%s and '%s' %s%s: %s", out->name, a->name,
-                        sm_shape_str(a, sa, sizeof sa), n->attrs.i[0] ? "ᵀ" : "", b->name,
-                        sm_shape_str(b, sb, sizeof sb), n->attrs.i[1] ? "ᵀ" : "",
+                        sm_shape_str(a, sa, sizeof sa), n->attrs.i[SM_IATTR_MATMUL_TRANS_A] ? "ᵀ" : "", b->name,
+                        sm_shape_str(b, sb, sizeof sb), n->attrs.i[SM_IATTR_MATMUL_TRANS_B] ? "ᵀ" : "",
                         K != Kb ? "inner dims differ" : "batch dims differ (b may also be 2-D)");
     out->ndim = a->ndim;
     memcpy(out->ne, a->ne, sizeof out->ne);
@@ -69,7 +69,7 @@ static void gemm_serial(const sm_kernel_args *k, int ta, int tb, int64_t M, int6
 static void matmul_run(const sm_kernel_args *k, gemm_fn gemm)
 {
     const sm_tensor_rec *a = k->in[0], *b = k->in[1];
-    int ta = (int)k->node->attrs.i[0], tb = (int)k->node->attrs.i[1];
+    int ta = (int)k->node->attrs.i[SM_IATTR_MATMUL_TRANS_A], tb = (int)k->node->attrs.i[SM_IATTR_MATMUL_TRANS_B];
     int64_t M, N, K, Kb;
     mm_dims(a, b, &k->node->attrs, &M, &N, &K, &Kb);
     int64_t batches = sm_rec_numel(a) / (M * K);

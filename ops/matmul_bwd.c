@@ -7,8 +7,8 @@
 static sm_status mm(sm_graph *g, sm_tensor a, sm_tensor b, int ta, int tb, sm_tensor *out)
 {
     sm_attrs at = sm_op_default_attrs(SM_OP_MATMUL);
-    at.i[0] = ta;
-    at.i[1] = tb;
+    at.i[SM_IATTR_MATMUL_TRANS_A] = ta;
+    at.i[SM_IATTR_MATMUL_TRANS_B] = tb;
     sm_tensor in[2] = {a, b};
     return sm_bwd_op(g, SM_OP_MATMUL, in, 2, &at, out);
 }
@@ -27,7 +27,7 @@ static sm_status swap_last(sm_graph *g, sm_tensor x, sm_tensor *out)
 static sm_status matmul_da(sm_graph *g, const sm_node *n, sm_tensor gy, bool shared_b, sm_tensor *da)
 {
     sm_tensor b = n->in[1];
-    int ta = (int)n->attrs.i[0], tb = (int)n->attrs.i[1];
+    int ta = (int)n->attrs.i[SM_IATTR_MATMUL_TRANS_A], tb = (int)n->attrs.i[SM_IATTR_MATMUL_TRANS_B];
     if (!ta) return mm(g, gy, b, 0, !tb, da);           /* [..,M,K] = gy·Bᵀ */
     if (!shared_b) return mm(g, b, gy, tb, 1, da);      /* [..,K,M] = B·gyᵀ */
     sm_tensor t;                                        /* B is 2-D: (gy·Bᵀ)ᵀ per batch */
@@ -38,7 +38,7 @@ static sm_status matmul_da(sm_graph *g, const sm_node *n, sm_tensor gy, bool sha
 static sm_status matmul_db(sm_graph *g, const sm_node *n, sm_tensor gy, bool shared_b, sm_tensor *db)
 {
     sm_tensor a = n->in[0], b = n->in[1];
-    int ta = (int)n->attrs.i[0], tb = (int)n->attrs.i[1];
+    int ta = (int)n->attrs.i[SM_IATTR_MATMUL_TRANS_A], tb = (int)n->attrs.i[SM_IATTR_MATMUL_TRANS_B];
     if (!shared_b) return tb ? mm(g, gy, a, 1, ta, db) : mm(g, a, gy, !ta, 0, db);
     sm_status s;
     if (!ta) {   /* stack the batches' rows: one gemm sums over all of them */

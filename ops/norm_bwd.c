@@ -104,10 +104,10 @@ static void row_stats(const float *x, int64_t C, bool rms, float eps, float *st)
 static void stats_forward(const sm_kernel_args *k)
 {
     int64_t C = k->in[0]->ne[k->in[0]->ndim - 1], R = sm_rec_numel(k->in[0]) / C;
-    bool rms = k->node->attrs.i[0] != 0;
+    bool rms = k->node->attrs.i[SM_IATTR_NORM_RMS] != 0;
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < R; r++)
-        row_stats((const float *)k->x[0] + r * C, C, rms, k->node->attrs.f[0], (float *)k->y + 2 * r);
+        row_stats((const float *)k->x[0] + r * C, C, rms, k->node->attrs.f[SM_FATTR_NORM_EPS], (float *)k->y + 2 * r);
 }
 
 static void stats_reference(const sm_kernel_args *k)
@@ -115,12 +115,13 @@ static void stats_reference(const sm_kernel_args *k)
     const float *x = k->x[0];
     float *st = k->y;
     int64_t C = k->in[0]->ne[k->in[0]->ndim - 1], R = sm_rec_numel(k->in[0]) / C;
+    bool rms = k->node->attrs.i[SM_IATTR_NORM_RMS] != 0;
     for (int64_t r = 0; r < R; r++) {
         double mean = 0, var = 0;
-        for (int64_t j = 0; j < C && !k->node->attrs.i[0]; j++) mean += x[r * C + j] / (double)C;
+        for (int64_t j = 0; j < C && !rms; j++) mean += x[r * C + j] / (double)C;
         for (int64_t j = 0; j < C; j++) var += ((double)x[r * C + j] - mean) * ((double)x[r * C + j] - mean) / (double)C;
         st[2 * r] = (float)mean;
-        st[2 * r + 1] = (float)(1.0 / sqrt(var + (double)k->node->attrs.f[0]));
+        st[2 * r + 1] = (float)(1.0 / sqrt(var + (double)k->node->attrs.f[SM_FATTR_NORM_EPS]));
     }
 }
 
@@ -157,7 +158,7 @@ static void bwd_x_row(const float *x, const float *w, const float *gy, const flo
 static void bwd_x_forward(const sm_kernel_args *k)
 {
     int64_t C = k->out->ne[k->out->ndim - 1], R = sm_rec_numel(k->out) / C;
-    bool rms = k->node->attrs.i[0] != 0;
+    bool rms = k->node->attrs.i[SM_IATTR_NORM_RMS] != 0;
     const float *x = k->x[0], *w = k->x[1], *gy = k->x[2], *st = k->x[3];
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < R; r++) bwd_x_row(x + r * C, w, gy + r * C, st + 2 * r, C, rms, (float *)k->y + r * C);
@@ -168,7 +169,7 @@ static void bwd_x_forward(const sm_kernel_args *k)
 static void bwd_x_reference(const sm_kernel_args *k)
 {
     int64_t C = k->out->ne[k->out->ndim - 1], R = sm_rec_numel(k->out) / C;
-    bool rms = k->node->attrs.i[0] != 0;
+    bool rms = k->node->attrs.i[SM_IATTR_NORM_RMS] != 0;
     const float *x = k->x[0], *w = k->x[1], *gy = k->x[2], *st = k->x[3];
     for (int64_t r = 0; r < R; r++) {
         const float *xr = x + r * C, *gr = gy + r * C;
@@ -265,12 +266,12 @@ static sm_status norm_backward(sm_graph *g, int node, sm_tensor gy, const bool *
     sm_status s = SM_OK;
     if (need[0] || need[1]) {
         sm_attrs a = sm_op_default_attrs(SM_OP_NORM_STATS);
-        a.i[0] = rms;
-        a.f[0] = n.attrs.f[0];
+        a.i[SM_IATTR_NORM_RMS] = rms;
+        a.f[SM_FATTR_NORM_EPS] = n.attrs.f[SM_FATTR_NORM_EPS];
         sm_tensor st;
         if ((s = sm_bwd_op(g, SM_OP_NORM_STATS, &n.in[0], 1, &a, &st))) return s;
         sm_attrs b = sm_op_default_attrs(SM_OP_NORM_BWD_X);
-        b.i[0] = rms;
+        b.i[SM_IATTR_NORM_RMS] = rms;
         sm_tensor inx[4] = {n.in[0], n.in[1], gy, st}, inw[3] = {n.in[0], gy, st};
         if (need[0] && (s = sm_bwd_op(g, SM_OP_NORM_BWD_X, inx, 4, &b, &gx[0]))) return s;
         if (need[1] && (s = sm_bwd_op(g, SM_OP_NORM_BWD_W, inw, 3, &b, &gx[1]))) return s;

@@ -1,10 +1,13 @@
-/* op.h — the op table: one row per op. Adding an op means one row (in its own ops/<name>.c), its
- * kernels, its backward rule, its reference implementation and its tests; nothing else switches on
- * the op kind. */
+/* op.h — the op table: one row per op. Adding an op means one entry in the op list (SM_OP_LIST,
+ * include/smallmind.h), its row sm_op_<name> and its kernels (in its own ops/<name>.c), its backward
+ * rule sm_backward_<name> when the list marks it GRAD, the names of the attribute slots code uses
+ * (attrs.h), its reference implementation and its tests. The op kind, the table slot and the
+ * declarations of the row and the rule follow from the list; nothing else switches on the op kind. */
 #ifndef SM_OP_H
 #define SM_OP_H
 
 #include "../graph/graph.h"
+#include "attrs.h"
 
 /* What a kernel sees of one node: its tensors' records and their storage. */
 typedef struct sm_kernel_args {

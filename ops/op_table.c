@@ -1,53 +1,15 @@
-/* op_table.c — the op table: every op's row, by kind. Each row lives next to its kernels in
- * ops/<op>.c; this file only gathers them and answers questions about them by name. */
+/* op_table.c — the op table: every op's row, by kind, gathered from the op list (SM_OP_LIST,
+ * smallmind.h). Each row lives next to its kernels in ops/<op>.c; this file only gathers them and
+ * answers questions about them by name. */
 #include <string.h>
 
 #include "../graph/error.h"
 #include "op.h"
 #include "rows.h"
 
-static const sm_op_def *const table[SM_OP_COUNT] = {
-    [SM_OP_EMBEDDING] = &sm_op_embedding,
-    [SM_OP_ADD] = &sm_op_add,
-    [SM_OP_MUL] = &sm_op_mul,
-    [SM_OP_SCALE] = &sm_op_scale,
-    [SM_OP_MATMUL] = &sm_op_matmul,
-    [SM_OP_LINEAR] = &sm_op_linear,
-    [SM_OP_LAYERNORM] = &sm_op_layernorm,
-    [SM_OP_RMSNORM] = &sm_op_rmsnorm,
-    [SM_OP_GELU] = &sm_op_gelu,
-    [SM_OP_SILU] = &sm_op_silu,
-    [SM_OP_SOFTMAX] = &sm_op_softmax,
-    [SM_OP_ATTENTION] = &sm_op_attention,
-    [SM_OP_ROPE] = &sm_op_rope,
-    [SM_OP_RESHAPE] = &sm_op_reshape,
-    [SM_OP_PERMUTE] = &sm_op_permute,
-    [SM_OP_SLICE] = &sm_op_slice,
-    [SM_OP_CONCAT] = &sm_op_concat,
-    [SM_OP_SUM] = &sm_op_sum,
-    [SM_OP_MEAN] = &sm_op_mean,
-    [SM_OP_CROSS_ENTROPY] = &sm_op_cross_entropy,
-    [SM_OP_CAST] = &sm_op_cast,
-    /* appended by autodiff and the optimizer */
-    [SM_OP_FILL] = &sm_op_fill,
-    [SM_OP_SUM_TO] = &sm_op_sum_to,
-    [SM_OP_EXPAND] = &sm_op_expand,
-    [SM_OP_PAD] = &sm_op_pad,
-    [SM_OP_EMBEDDING_BWD] = &sm_op_embedding_bwd,
-    [SM_OP_NORM_STATS] = &sm_op_norm_stats,
-    [SM_OP_NORM_BWD_X] = &sm_op_norm_bwd_x,
-    [SM_OP_NORM_BWD_W] = &sm_op_norm_bwd_w,
-    [SM_OP_GELU_BWD] = &sm_op_gelu_bwd,
-    [SM_OP_SILU_BWD] = &sm_op_silu_bwd,
-    [SM_OP_SOFTMAX_BWD] = &sm_op_softmax_bwd,
-    [SM_OP_ATTENTION_BWD] = &sm_op_attention_bwd,
-    [SM_OP_CROSS_ENTROPY_BWD] = &sm_op_cross_entropy_bwd,
-    [SM_OP_SUMSQ] = &sm_op_sumsq,
-    [SM_OP_ADAMW] = &sm_op_adamw,
-    [SM_OP_LM_HEAD_CE] = &sm_op_lm_head_ce,
-    [SM_OP_LM_HEAD_CE_BWD] = &sm_op_lm_head_ce_bwd,
-    [SM_OP_ROWS] = &sm_op_rows,
-};
+#define TABLE_SLOT(KIND, name, grad) [SM_OP_##KIND] = &sm_op_##name,
+static const sm_op_def *const table[SM_OP_COUNT] = {SM_OP_LIST(TABLE_SLOT)};
+#undef TABLE_SLOT
 
 const sm_op_def *sm_op_def_get(sm_op_kind op) { return (unsigned)op < SM_OP_COUNT ? table[op] : NULL; }
 

@@ -8,7 +8,8 @@
 static sm_status shape_pad(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
 {
     const sm_tensor_rec *x = &g->t[n->in[0]];
-    int64_t axis = n->attrs.i[0], start = n->attrs.i[1], total = n->attrs.i[2];
+    int64_t axis = n->attrs.i[SM_IATTR_PAD_AXIS], start = n->attrs.i[SM_IATTR_PAD_START];
+    int64_t total = n->attrs.i[SM_IATTR_PAD_TOTAL];
     char sx[64];
     sm_status s = sm_shape_check_f32(g, n, out, 0);
     if (s) return s;
@@ -27,7 +28,7 @@ static sm_status shape_pad(const sm_graph *g, const sm_node *n, sm_tensor_rec *o
 /* Rows of the output: [O, total] of I elements each, O = dims before axis, I = dims after. */
 static void pad_dims(const sm_kernel_args *k, int64_t *O, int64_t *L, int64_t *I)
 {
-    int axis = (int)k->node->attrs.i[0];
+    int axis = (int)k->node->attrs.i[SM_IATTR_PAD_AXIS];
     *O = *I = 1;
     *L = k->in[0]->ne[axis];
     for (int i = 0; i < axis; i++) *O *= k->out->ne[i];
@@ -38,7 +39,7 @@ static void pad_forward(const sm_kernel_args *k)
 {
     const float *x = k->x[0];
     float *y = k->y;
-    int64_t O, L, I, start = k->node->attrs.i[1], total = k->node->attrs.i[2];
+    int64_t O, L, I, start = k->node->attrs.i[SM_IATTR_PAD_START], total = k->node->attrs.i[SM_IATTR_PAD_TOTAL];
     pad_dims(k, &O, &L, &I);
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < O * total; r++) {
@@ -52,7 +53,7 @@ static void pad_reference(const sm_kernel_args *k)
 {
     const float *x = k->x[0];
     float *y = k->y;
-    int64_t O, L, I, start = k->node->attrs.i[1], total = k->node->attrs.i[2];
+    int64_t O, L, I, start = k->node->attrs.i[SM_IATTR_PAD_START], total = k->node->attrs.i[SM_IATTR_PAD_TOTAL];
     pad_dims(k, &O, &L, &I);
     for (int64_t o = 0; o < O; o++)
         for (int64_t j = 0; j < total; j++)

@@ -9,15 +9,16 @@
 static sm_status shape_permute(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
 {
     const sm_tensor_rec *x = &g->t[n->in[0]];
+    const int64_t *perm = &n->attrs.i[SM_IATTR_PERMUTE_P0];   /* p0..p3 */
     bool seen[SM_MAX_DIMS] = {false};
     for (int i = 0; i < x->ndim; i++) {
-        int64_t p = n->attrs.i[i];
+        int64_t p = perm[i];
         if (p < 0 || p >= x->ndim || seen[p]) {
             char sx[64];
             return sm_error(SM_ERR_SHAPE, "node '%s': permute of '%s' %s by (%lld, %lld, %lld, %lld): the first %d "
                             "entries must be a permutation of 0..%d", out->name, x->name,
-                            sm_shape_str(x, sx, sizeof sx), (long long)n->attrs.i[0], (long long)n->attrs.i[1],
-                            (long long)n->attrs.i[2], (long long)n->attrs.i[3], x->ndim, x->ndim - 1);
+                            sm_shape_str(x, sx, sizeof sx), (long long)perm[0], (long long)perm[1], (long long)perm[2],
+                            (long long)perm[3], x->ndim, x->ndim - 1);
         }
         seen[p] = true;
         out->ne[i] = x->ne[p];

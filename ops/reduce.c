@@ -16,7 +16,7 @@
 static sm_status shape_reduce(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
 {
     const sm_tensor_rec *x = &g->t[n->in[0]];
-    int64_t axis = n->attrs.i[0];
+    int64_t axis = n->attrs.i[SM_IATTR_REDUCE_AXIS];
     sm_status s = sm_shape_check_f32(g, n, out, 0);
     if (s) return s;
     out->dtype = SM_F32;
@@ -55,7 +55,7 @@ static double sum_lanes(const float *x, int64_t n)
 static void reduce_dims(const sm_kernel_args *k, int64_t *outer, int64_t *N, int64_t *inner)
 {
     const sm_tensor_rec *x = k->in[0];
-    int64_t axis = k->node->attrs.i[0];
+    int64_t axis = k->node->attrs.i[SM_IATTR_REDUCE_AXIS];
     *outer = *inner = 1;
     if (axis == -1) {
         *N = sm_rec_numel(x);
@@ -75,7 +75,7 @@ static void reduce_forward(const sm_kernel_args *k, bool mean)
     int64_t outer, N, inner;
     reduce_dims(k, &outer, &N, &inner);
     double scale = mean ? 1.0 / (double)N : 1.0;
-    if (k->node->attrs.i[0] == -1) {
+    if (k->node->attrs.i[SM_IATTR_REDUCE_AXIS] == -1) {
         double *part = k->work;   /* NBLOCKS doubles, shared: every thread writes its own blocks */
 #pragma omp for schedule(static)
         for (int64_t b = 0; b < NBLOCKS; b++) {
@@ -132,7 +132,7 @@ static void mean_reference(const sm_kernel_args *k) { reduce_reference(k, true);
 static size_t work_reduce(const sm_graph *g, const sm_node *n)
 {
     (void)g;
-    return n->attrs.i[0] == -1 ? NBLOCKS * sizeof(double) : 0;
+    return n->attrs.i[SM_IATTR_REDUCE_AXIS] == -1 ? NBLOCKS * sizeof(double) : 0;
 }
 
 static double flops_reduce(const sm_graph *g, const sm_node *n) { return (double)sm_rec_numel(&g->t[n->in[0]]); }

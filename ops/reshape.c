@@ -7,9 +7,10 @@
 static sm_status shape_reshape(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
 {
     const sm_tensor_rec *x = &g->t[n->in[0]];
+    const int64_t *dims = &n->attrs.i[SM_IATTR_RESHAPE_D0];   /* d0..d3 */
     int64_t known = 1, infer = -1, ndim = 0;
-    for (int i = 0; i < SM_MAX_DIMS && n->attrs.i[i] != 0; i++, ndim++) {
-        int64_t d = n->attrs.i[i];
+    for (int i = 0; i < SM_MAX_DIMS && dims[i] != 0; i++, ndim++) {
+        int64_t d = dims[i];
         if (d == -1 && infer < 0) infer = i;
         else if (d < 1) return sm_error(SM_ERR_SHAPE, "node '%s': reshape dim d%d is %lld; dims are >= 1, "
                                         "or one -1 to infer", out->name, i, (long long)d);
@@ -31,8 +32,7 @@ mismatch:;
     char sx[64];
     return sm_error(SM_ERR_SHAPE, "node '%s': cannot reshape '%s' %s (%lld elements) to dims %lld,%lld,%lld,%lld",
                     out->name, x->name, sm_shape_str(x, sx, sizeof sx), (long long)total,
-                    (long long)n->attrs.i[0], (long long)n->attrs.i[1], (long long)n->attrs.i[2],
-                    (long long)n->attrs.i[3]);
+                    (long long)dims[0], (long long)dims[1], (long long)dims[2], (long long)dims[3]);
 }
 
 const sm_op_def sm_op_reshape = {

@@ -21,7 +21,7 @@ static void rmsnorm_row(const float *x, const float *w, float *y, int64_t C, flo
 static void rmsnorm_forward(const sm_kernel_args *k)
 {
     const float *x = k->x[0], *w = k->x[1];
-    float *y = k->y, eps = k->node->attrs.f[0];
+    float *y = k->y, eps = k->node->attrs.f[SM_FATTR_NORM_EPS];
     int64_t C = k->out->ne[k->out->ndim - 1], R = sm_rec_numel(k->out) / C;
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < R; r++) rmsnorm_row(x + r * C, w, y + r * C, C, eps);
@@ -31,7 +31,7 @@ static void rmsnorm_reference(const sm_kernel_args *k)
 {
     const float *x = k->x[0], *w = k->x[1];
     float *y = k->y;
-    double eps = k->node->attrs.f[0];
+    double eps = k->node->attrs.f[SM_FATTR_NORM_EPS];
     int64_t C = k->out->ne[k->out->ndim - 1], R = sm_rec_numel(k->out) / C;
     for (int64_t r = 0; r < R; r++, x += C, y += C) {
         double ms = 0;

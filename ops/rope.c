@@ -18,7 +18,7 @@ static sm_status shape_rope(const sm_graph *g, const sm_node *n, sm_tensor_rec *
     char sx[64];
     sm_status s = sm_shape_check_f32(g, n, out, 0);
     if (s) return s;
-    int64_t H = n->attrs.i[0];
+    int64_t H = n->attrs.i[SM_IATTR_ROPE_N_HEAD];
     if (x->ndim != 3 || x->ne[2] % 3)
         return sm_error(SM_ERR_SHAPE, "node '%s': rope of '%s' %s: it must be a packed qkv [B, T, 3C]", out->name,
                         x->name, sm_shape_str(x, sx, sizeof sx));
@@ -27,9 +27,11 @@ static sm_status shape_rope(const sm_graph *g, const sm_node *n, sm_tensor_rec *
         return sm_error(SM_ERR_SHAPE, "node '%s': rope of '%s' %s with n_head %lld: C = %lld must split into "
                         "n_head heads of an even size", out->name, x->name, sm_shape_str(x, sx, sizeof sx),
                         (long long)H, (long long)C);
-    if (!(n->attrs.f[0] > 0.0f) || n->attrs.i[1] < 0 || n->attrs.i[1] > 1)
+    float base = n->attrs.f[SM_FATTR_ROPE_BASE];
+    int64_t inverse = n->attrs.i[SM_IATTR_ROPE_INVERSE];
+    if (!(base > 0.0f) || inverse < 0 || inverse > 1)
         return sm_error(SM_ERR_SHAPE, "node '%s': rope base %g must be > 0 and inverse (%lld) 0 or 1", out->name,
-                        (double)n->attrs.f[0], (long long)n->attrs.i[1]);
+                        (double)base, (long long)inverse);
     return sm_shape_same_as_in0(g, n, out);
 }
 
@@ -69,11 +71,11 @@ static void rope_row(const float *x, float *y, const float *cs, int64_t C, int64
  * scratch) are computed once and applied to the B rows at that position. */
 static void rope_forward(const sm_kernel_args *k)
 {
-    int64_t B = k->out->ne[0], T = k->out->ne[1], C = k->out->ne[2] / 3, D = C / k->node->attrs.i[0];
-    double sign = k->node->attrs.i[1] ? -1.0 : 1.0;
+    int64_t B = k->out->ne[0], T = k->out->ne[1], C = k->out->ne[2] / 3, D = C / k->node->attrs.i[SM_IATTR_ROPE_N_HEAD];
+    double sign = k->node->attrs.i[SM_IATTR_ROPE_INVERSE] ? -1.0 : 1.0;
     double *f = (double *)((char *)k->work + (size_t)omp_get_thread_num() * k->work_bytes);
     float *cs = (float *)(f + D / 2);
-    rope_freqs(f, D, k->node->attrs.f[0]);
+    rope_freqs(f, D, k->node->attrs.f[SM_FATTR_ROPE_BASE]);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < T; t++) {
         rope_angles(cs, f, t, D, sign);
@@ -89,8 +91,9 @@ static void rope_reference(const sm_kernel_args *k)
 {
     const float *x = k->x[0];
     float *y = k->y;
-    int64_t B = k->out->ne[0], T = k->out->ne[1], C = k->out->ne[2] / 3, H = k->node->attrs.i[0], D = C / H;
-    double base = k->node->attrs.f[0], sign = k->node->attrs.i[1] ? -1.0 : 1.0;
+    int64_t B = k->out->ne[0], T = k->out->ne[1], C = k->out->ne[2] / 3;
+    int64_t H = k->node->attrs.i[SM_IATTR_ROPE_N_HEAD], D = C / H;
+    double base = k->node->attrs.f[SM_FATTR_ROPE_BASE], sign = k->node->attrs.i[SM_IATTR_ROPE_INVERSE] ? -1.0 : 1.0;
     for (int64_t b = 0; b < B; b++)
         for (int64_t t = 0; t < T; t++) {
             const float *xr = x + (b * T + t) * 3 * C;
@@ -110,7 +113,7 @@ static void rope_reference(const sm_kernel_args *k)
 
 static size_t work_rope(const sm_graph *g, const sm_node *n)
 {
-    int64_t C = g->t[n->in[0]].ne[2] / 3, D = C / n->attrs.i[0];
+    int64_t C = g->t[n->in[0]].ne[2] / 3, D = C / n->attrs.i[SM_IATTR_ROPE_N_HEAD];
     return (size_t)(D / 2) * sizeof(double) + (size_t)D * sizeof(float);   /* freqs + cos/sin */
 }
 

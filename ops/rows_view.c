@@ -8,7 +8,7 @@
 static sm_status shape_rows(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
 {
     const sm_tensor_rec *x = &g->t[n->in[0]];
-    int64_t start = n->attrs.i[0], len = n->attrs.i[1];
+    int64_t start = n->attrs.i[SM_IATTR_ROWS_START], len = n->attrs.i[SM_IATTR_ROWS_LEN];
     char sx[64];
     if (start < 0 || len < 1 || start > x->ne[0] - len)   /* no start + len: it may overflow */
         return sm_error(SM_ERR_SHAPE, "node '%s': rows %lld.. (%lld of them) of '%s' %s: the range must lie in "
@@ -23,18 +23,18 @@ static sm_status shape_rows(const sm_graph *g, const sm_node *n, sm_tensor_rec *
 static uint64_t offset_rows(const sm_graph *g, const sm_node *n)
 {
     const sm_tensor_rec *x = &g->t[n->in[0]];
-    return (uint64_t)n->attrs.i[0] * (sm_rec_bytes(x) / (uint64_t)x->ne[0]);
+    return (uint64_t)n->attrs.i[SM_IATTR_ROWS_START] * (sm_rec_bytes(x) / (uint64_t)x->ne[0]);
 }
 
 /* the adjoint: the gradient placed at `start` of zeros as long as x */
-static SM_BACKWARD_RULE(rows)
+SM_BACKWARD_RULE(rows)
 {
     if (!need[0]) return SM_OK;
     sm_node n = g->nodes[node];
     sm_attrs at = sm_op_default_attrs(SM_OP_PAD);
-    at.i[0] = 0;
-    at.i[1] = n.attrs.i[0];
-    at.i[2] = g->t[n.in[0]].ne[0];
+    at.i[SM_IATTR_PAD_AXIS] = 0;
+    at.i[SM_IATTR_PAD_START] = n.attrs.i[SM_IATTR_ROWS_START];
+    at.i[SM_IATTR_PAD_TOTAL] = g->t[n.in[0]].ne[0];
     return sm_bwd_op(g, SM_OP_PAD, &gy, 1, &at, &gx[0]);
 }
 

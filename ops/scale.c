@@ -11,7 +11,7 @@ static sm_status shape_scale(const sm_graph *g, const sm_node *n, sm_tensor_rec 
 static void scale_forward(const sm_kernel_args *k)
 {
     const float *x = k->x[0];
-    float *y = k->y, s = k->node->attrs.f[0];
+    float *y = k->y, s = k->node->attrs.f[SM_FATTR_SCALE_S];
     int64_t n = sm_rec_numel(k->out);
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n; i++) y[i] = s * x[i];
@@ -20,7 +20,7 @@ static void scale_forward(const sm_kernel_args *k)
 static void scale_reference(const sm_kernel_args *k)
 {
     const float *x = k->x[0];
-    for (int64_t i = 0; i < sm_rec_numel(k->out); i++) ((float *)k->y)[i] = k->node->attrs.f[0] * x[i];
+    for (int64_t i = 0; i < sm_rec_numel(k->out); i++) ((float *)k->y)[i] = k->node->attrs.f[SM_FATTR_SCALE_S] * x[i];
 }
 
 static double flops_scale(const sm_graph *g, const sm_node *n) { return sm_flops_per_out_elem(g, n, 1); }

@@ -28,26 +28,26 @@ SM_BACKWARD_RULE(slice)
     sm_node n = g->nodes[node];
     if (!need[0]) return SM_OK;
     const sm_tensor_rec *x = &g->t[n.in[0]];
-    int axis = norm_axis(n.attrs.i[0], x->ndim);
+    int axis = norm_axis(n.attrs.i[SM_IATTR_SLICE_AXIS], x->ndim);
     sm_attrs a = sm_op_default_attrs(SM_OP_PAD);
-    a.i[0] = axis;
-    a.i[1] = n.attrs.i[1];
-    a.i[2] = x->ne[axis];
+    a.i[SM_IATTR_PAD_AXIS] = axis;
+    a.i[SM_IATTR_PAD_START] = n.attrs.i[SM_IATTR_SLICE_START];
+    a.i[SM_IATTR_PAD_TOTAL] = x->ne[axis];
     return sm_bwd_op(g, SM_OP_PAD, &gy, 1, &a, &gx[0]);
 }
 
 SM_BACKWARD_RULE(concat)
 {
     sm_node n = g->nodes[node];
-    int axis = norm_axis(n.attrs.i[0], g->t[n.out].ndim);
+    int axis = norm_axis(n.attrs.i[SM_IATTR_CONCAT_AXIS], g->t[n.out].ndim);
     int64_t start = 0;
     for (int i = 0; i < n.n_in; i++) {
         int64_t len = g->t[n.in[i]].ne[axis];
         if (need[i]) {
             sm_attrs a = sm_op_default_attrs(SM_OP_SLICE);
-            a.i[0] = axis;
-            a.i[1] = start;
-            a.i[2] = len;
+            a.i[SM_IATTR_SLICE_AXIS] = axis;
+            a.i[SM_IATTR_SLICE_START] = start;
+            a.i[SM_IATTR_SLICE_LEN] = len;
             sm_status s = sm_bwd_op(g, SM_OP_SLICE, &gy, 1, &a, &gx[i]);
             if (s) return s;
         }
@@ -63,15 +63,15 @@ static sm_status reduce_backward(sm_graph *g, int node, sm_tensor gy, bool mean,
 {
     sm_node n = g->nodes[node];
     const sm_tensor_rec *x = &g->t[n.in[0]];
-    int64_t axis = n.attrs.i[0];
+    int64_t axis = n.attrs.i[SM_IATTR_REDUCE_AXIS];
     if (axis < -1 || axis >= x->ndim)
         return sm_error(SM_ERR_UNSUPPORTED, "node '%s': backward of %s over axis %lld of '%s' (%d dims)",
                         g->t[n.out].name, sm_op_name(n.op), (long long)axis, x->name, x->ndim);
     sm_attrs a = sm_op_default_attrs(SM_OP_EXPAND);
     for (int i = 0; i < SM_MAX_DIMS; i++) a.i[i] = i < x->ndim ? x->ne[i] : 0;
-    a.i[4] = axis;
+    a.i[SM_IATTR_EXPAND_AXIS] = axis;
     double count = axis < 0 ? (double)sm_rec_numel(x) : (double)x->ne[axis];
-    a.f[0] = mean ? (float)(1.0 / count) : 1.0f;
+    a.f[SM_FATTR_EXPAND_S] = mean ? (float)(1.0 / count) : 1.0f;
     return sm_bwd_op(g, SM_OP_EXPAND, &gy, 1, &a, gx);
 }
 
@@ -88,6 +88,6 @@ SM_BACKWARD_RULE(cast)
         return SM_OK;
     }
     sm_attrs a = sm_op_default_attrs(SM_OP_CAST);
-    a.i[0] = to;
+    a.i[SM_IATTR_CAST_DTYPE] = to;
     return sm_bwd_op(g, SM_OP_CAST, &gy, 1, &a, &gx[0]);
 }

@@ -8,7 +8,8 @@
 static sm_status shape_slice(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
 {
     const sm_tensor_rec *x = &g->t[n->in[0]];
-    int64_t axis = n->attrs.i[0], start = n->attrs.i[1], len = n->attrs.i[2];
+    int64_t axis = n->attrs.i[SM_IATTR_SLICE_AXIS], start = n->attrs.i[SM_IATTR_SLICE_START];
+    int64_t len = n->attrs.i[SM_IATTR_SLICE_LEN];
     char sx[64];
     if (axis < 0 || axis >= x->ndim)
         return sm_error(SM_ERR_SHAPE, "node '%s': slice of '%s' %s along axis %lld: the axis must be 0..%d", out->name,
@@ -26,7 +27,7 @@ static sm_status shape_slice(const sm_graph *g, const sm_node *n, sm_tensor_rec 
 static void slice_dims(const sm_kernel_args *k, int64_t *outer, int64_t *N, int64_t *inner)
 {
     const sm_tensor_rec *x = k->in[0];
-    int axis = (int)k->node->attrs.i[0];
+    int axis = (int)k->node->attrs.i[SM_IATTR_SLICE_AXIS];
     *outer = *inner = 1;
     for (int d = 0; d < axis; d++) *outer *= x->ne[d];
     for (int d = axis + 1; d < x->ndim; d++) *inner *= x->ne[d];
@@ -39,7 +40,7 @@ static void slice_dims(const sm_kernel_args *k, int64_t *outer, int64_t *N, int6
  * split across threads. */
 static void slice_forward(const sm_kernel_args *k)
 {
-    int64_t outer, N, inner, start = k->node->attrs.i[1], len = k->node->attrs.i[2];
+    int64_t outer, N, inner, start = k->node->attrs.i[SM_IATTR_SLICE_START], len = k->node->attrs.i[SM_IATTR_SLICE_LEN];
     slice_dims(k, &outer, &N, &inner);
     size_t es = sm_dtype_size(k->out->dtype), row = (size_t)(len * inner) * es;
     int64_t per_row = (int64_t)((row + CHUNK_BYTES - 1) / CHUNK_BYTES);
@@ -55,7 +56,7 @@ static void slice_forward(const sm_kernel_args *k)
 /* element by element */
 static void slice_reference(const sm_kernel_args *k)
 {
-    int64_t outer, N, inner, start = k->node->attrs.i[1], len = k->node->attrs.i[2];
+    int64_t outer, N, inner, start = k->node->attrs.i[SM_IATTR_SLICE_START], len = k->node->attrs.i[SM_IATTR_SLICE_LEN];
     slice_dims(k, &outer, &N, &inner);
     size_t es = sm_dtype_size(k->out->dtype);
     for (int64_t o = 0; o < outer; o++)

@@ -20,7 +20,7 @@ static sm_status shape_sumsq(const sm_graph *g, const sm_node *n, sm_tensor_rec 
         sm_status s = sm_shape_check_f32(g, n, out, i);
         if (s) return s;
     }
-    if (n->attrs.i[0] && sm_rec_numel(&g->t[n->in[0]]) != 1)
+    if (n->attrs.i[SM_IATTR_SUMSQ_ACC] && sm_rec_numel(&g->t[n->in[0]]) != 1)
         return sm_error(SM_ERR_SHAPE, "node '%s': sumsq's running total '%s' must be one value", out->name,
                         g->t[n->in[0]].name);
     out->ndim = 1;
@@ -57,7 +57,7 @@ static double block_sum(const sm_kernel_args *k, int first, int64_t b)
 
 static void sumsq_forward(const sm_kernel_args *k)
 {
-    int first = k->node->attrs.i[0] ? 1 : 0;
+    int first = k->node->attrs.i[SM_IATTR_SUMSQ_ACC] ? 1 : 0;
     int64_t nb = count_blocks(k->in, first, k->n_in);
     int nth = omp_get_num_threads(), tid = omp_get_thread_num();
     double *mine = (double *)((char *)k->work + (size_t)tid * k->work_bytes);
@@ -77,7 +77,7 @@ static void sumsq_forward(const sm_kernel_args *k)
 
 static void sumsq_reference(const sm_kernel_args *k)
 {
-    int first = k->node->attrs.i[0] ? 1 : 0;
+    int first = k->node->attrs.i[SM_IATTR_SUMSQ_ACC] ? 1 : 0;
     double total = 0;
     for (int i = first; i < k->n_in; i++)
         for (int64_t j = 0; j < sm_rec_numel(k->in[i]); j++) total += (double)((const float *)k->x[i])[j] * ((const float *)k->x[i])[j];
@@ -90,7 +90,7 @@ static size_t work_sumsq(const sm_graph *g, const sm_node *n)
 {
     const sm_tensor_rec *in[SM_MAX_INPUTS];
     for (int i = 0; i < n->n_in; i++) in[i] = &g->t[n->in[i]];
-    return (size_t)count_blocks(in, n->attrs.i[0] ? 1 : 0, n->n_in) * sizeof(double);
+    return (size_t)count_blocks(in, n->attrs.i[SM_IATTR_SUMSQ_ACC] ? 1 : 0, n->n_in) * sizeof(double);
 }
 
 static double flops_sumsq(const sm_graph *g, const sm_node *n)
