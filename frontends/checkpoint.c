@@ -7,7 +7,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "../graph/graph.h"
 #include "checkpoint.h"
 #include "graph_prune.h"

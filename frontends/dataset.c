@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../graph/error.h"
-#include "../graph/rng.h"
+#include "../base/error.h"
+#include "../base/rng.h"
 #include "dataset.h"
 
 sm_status sm_dataset_init(sm_dataset *d, int32_t *tokens, int64_t n, double val_fraction, int T)
@@ -13,7 +13,7 @@ sm_status sm_dataset_init(sm_dataset *d, int32_t *tokens, int64_t n, double val_
     if (n < (int64_t)T + 1) {
         free(tokens);
         return sm_error(SM_ERR_INVALID_ARG, "the corpus has %lld tokens; a window needs T+1 = %d: use a larger "
-                        "file or a smaller -T", (long long)n, T + 1);
+                        "file or a smaller sequence length T", (long long)n, T + 1);
     }
     int64_t n_val = (int64_t)((double)n * val_fraction);
     if (n_val < (int64_t)T + 1 || n - n_val < (int64_t)T + 1) n_val = 0;   /* too small to split */

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "../graph/graph.h"
 
 void sm_gpt_config_default(sm_gpt_config *c)

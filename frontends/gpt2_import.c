@@ -6,10 +6,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../graph/error.h"
-#include "../memory/atomic_file.h"
-#include "../ops/fp16.h"
-#include "json.h"
+#include "../base/error.h"
+#include "../base/atomic_file.h"
+#include "../base/fp16.h"
+#include "../base/json.h"
 
 #define C1 {SM_GPT2_DIM_C, 1}
 #define C3 {SM_GPT2_DIM_C, 3}

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "../graph/graph.h"
 #include "graph_eval_impl.h"
 

@@ -8,7 +8,7 @@
 
 #include <xxhash.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "graph_eval.h"
 #include "graph_parse.h"
 #include "graph_print.h"

@@ -13,7 +13,7 @@
 
 #include <xxhash.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "../graph/graph.h"
 #include "graph_print.h"
 

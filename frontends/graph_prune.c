@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "../graph/graph.h"
 #include "graph_prune.h"
 

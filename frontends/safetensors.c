@@ -7,10 +7,11 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "../graph/error.h"
-#include "../memory/atomic_file.h"
-#include "../ops/fp16.h"
-#include "json.h"
+#include "../base/error.h"
+#include "../base/atomic_file.h"
+#include "../base/fp16.h"
+#include "../base/buf.h"
+#include "../base/json.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this reader assumes a little-endian host"
@@ -589,24 +590,24 @@ static sm_status check_meta(const char *path, const sm_st_kv *meta, int n_meta, 
     return SM_OK;
 }
 
-static void put_meta(sm_json_buf *b, bool *first, const char *k, size_t klen, const char *v)
+static void put_meta(sm_buf *b, bool *first, const char *k, size_t klen, const char *v)
 {
-    if (!*first) sm_json_buf_puts(b, ",");
+    if (!*first) sm_buf_puts(b, ",");
     *first = false;
-    sm_json_buf_string(b, k, klen);
-    sm_json_buf_puts(b, ":");
-    sm_json_buf_string(b, v, strlen(v));
+    sm_buf_json_string(b, k, klen);
+    sm_buf_puts(b, ":");
+    sm_buf_json_string(b, v, strlen(v));
 }
 
 static sm_status build_header(const char *path, const sm_st_entry *e, const int *order, int n,
                               const uint64_t *nbytes, const sm_st_kv *meta, int n_meta, unsigned flags,
-                              sm_json_buf *b)
+                              sm_buf *b)
 {
     bool ours = !(flags & SM_ST_WRITE_PLAIN);
-    sm_json_buf_puts(b, "{");
+    sm_buf_puts(b, "{");
     if (ours || n_meta > 0) {
         bool first = true;
-        sm_json_buf_puts(b, "\"__metadata__\":{");
+        sm_buf_puts(b, "\"__metadata__\":{");
         char num[32];
         if (ours) {
             snprintf(num, sizeof num, "%d", SM_ST_FORMAT_VERSION);
@@ -614,35 +615,35 @@ static sm_status build_header(const char *path, const sm_st_entry *e, const int 
         }
         for (int i = 0; i < n_meta; i++) put_meta(b, &first, meta[i].key, strlen(meta[i].key), meta[i].value);
         if (ours) {
-            sm_json_buf key;
-            sm_json_buf_init(&key);
+            sm_buf key;
+            sm_buf_init(&key);
             for (int k = 0; k < n; k++) {
                 const sm_st_entry *t = &e[order[k]];
                 key.len = 0;
-                sm_json_buf_puts(&key, KEY_SUM);
-                sm_json_buf_puts(&key, t->name);
+                sm_buf_puts(&key, KEY_SUM);
+                sm_buf_puts(&key, t->name);
                 snprintf(num, sizeof num, "%016llx",
                          (unsigned long long)XXH3_64bits(t->data, (size_t)nbytes[order[k]]));
                 if (!key.failed) put_meta(b, &first, key.data, key.len, num);
             }
             if (key.failed) b->failed = true;
-            sm_json_buf_free(&key);
+            sm_buf_free(&key);
         }
-        sm_json_buf_puts(b, "}");
+        sm_buf_puts(b, "}");
     }
     uint64_t off = 0;
     for (int k = 0; k < n; k++) {
         const sm_st_entry *t = &e[order[k]];
-        if (k || ours || n_meta > 0) sm_json_buf_puts(b, ",");
-        sm_json_buf_string(b, t->name, strlen(t->name));
-        sm_json_buf_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", sm_st_dtype_name(t->dtype));
-        for (int d = 0; d < t->ndim; d++) sm_json_buf_printf(b, d ? ",%lld" : "%lld", (long long)t->shape[d]);
-        sm_json_buf_printf(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+        if (k || ours || n_meta > 0) sm_buf_puts(b, ",");
+        sm_buf_json_string(b, t->name, strlen(t->name));
+        sm_buf_printf(b, ":{\"dtype\":\"%s\",\"shape\":[", sm_st_dtype_name(t->dtype));
+        for (int d = 0; d < t->ndim; d++) sm_buf_printf(b, d ? ",%lld" : "%lld", (long long)t->shape[d]);
+        sm_buf_printf(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
                            (unsigned long long)(off + nbytes[order[k]]));
         off += nbytes[order[k]];
     }
-    sm_json_buf_puts(b, "}");
-    while (b->len % 8) sm_json_buf_puts(b, " ");
+    sm_buf_puts(b, "}");
+    while (b->len % 8) sm_buf_puts(b, " ");
     if (b->failed) return sm_error(SM_ERR_NOMEM, "writing '%s': out of memory for the header", path);
     if (b->len > SM_ST_MAX_HEADER)
         return write_error(path, "the header would be %zu bytes, more than the %u readers accept", b->len,
@@ -659,8 +660,8 @@ sm_status sm_st_write(const char *path, const sm_st_entry *tensors, int n, const
     size_t cnt = (size_t)(n ? n : 1);
     uint64_t *nbytes = malloc(cnt * sizeof *nbytes);
     int *order = malloc(cnt * sizeof *order), *tmp = malloc(cnt * sizeof *tmp);
-    sm_json_buf hdr;
-    sm_json_buf_init(&hdr);
+    sm_buf hdr;
+    sm_buf_init(&hdr);
     sm_status s = SM_OK;
     if (!nbytes || !order || !tmp) s = sm_error(SM_ERR_NOMEM, "writing '%s': out of memory", path);
     if (!s) s = check_entries(path, tensors, n, nbytes);
@@ -691,7 +692,7 @@ sm_status sm_st_write(const char *path, const sm_st_entry *tensors, int n, const
         if (s) sm_file_writer_abort(w);
         else s = sm_file_writer_commit(w);
     }
-    sm_json_buf_free(&hdr);
+    sm_buf_free(&hdr);
     free(nbytes);
     free(order);
     free(tmp);

@@ -3,8 +3,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../graph/error.h"
-#include "../graph/rng.h"
+#include "../base/error.h"
+#include "../base/rng.h"
 #include "sampler.h"
 
 void sm_sampler_default(sm_sampler *s)

@@ -2,7 +2,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "pretokenize.h"
 #include "tokenizer_impl.h"
 

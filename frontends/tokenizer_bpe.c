@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../graph/error.h"
-#include "../memory/atomic_file.h"
-#include "json.h"
+#include "../base/error.h"
+#include "../base/atomic_file.h"
+#include "../base/json.h"
 #include "pretokenize.h"
 #include "tokenizer_impl.h"
 

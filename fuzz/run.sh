@@ -21,7 +21,7 @@ mkdir -p "$OUT/obj" "$OUT/corpus"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -g -O1 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -I. -fopenmp"
 objs=""
-for src in graph/*.c ops/*.c scheduler/*.c memory/*.c frontends/*.c; do
+for src in base/*.c graph/*.c ops/*.c scheduler/*.c memory/*.c frontends/*.c; do
   [ -f "$src" ] || continue
   obj="$OUT/obj/$(echo "$src" | tr / _).o"
   if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ]; then

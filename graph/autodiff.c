@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "../ops/backward.h"
-#include "error.h"
+#include "../base/error.h"
 #include "graph.h"
 
 static bool is_float(sm_dtype t) { return t == SM_F32 || t == SM_F16 || t == SM_BF16; }

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "../ops/attrs.h"
-#include "error.h"
+#include "../base/error.h"
 #include "graph.h"
 
 static sm_status op1(sm_graph *g, sm_op_kind op, sm_tensor x, const sm_attrs *a, const char *name, sm_tensor *out)

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../ops/op.h"
-#include "error.h"
+#include "../base/error.h"
 #include "graph.h"
 
 static const size_t dtype_sizes[SM_DTYPE_COUNT] = {4, 2, 2, 4};

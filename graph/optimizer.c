@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "../ops/backward.h"
-#include "error.h"
+#include "../base/error.h"
 #include "graph.h"
 
 void sm_adamw_config_default(sm_adamw_config *c)

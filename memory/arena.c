@@ -13,7 +13,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 
 #define HUGE_PAGE ((size_t)2 << 20)
 

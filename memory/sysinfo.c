@@ -12,7 +12,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "procfs.h"
 
 static int is_real(const char *root) { return !root || !root[0]; }

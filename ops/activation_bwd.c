@@ -7,7 +7,7 @@
  * cancellation for negative x. The references compute the tanh forms in double. */
 #include <math.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "backward.h"
 #include "rows.h"
 #include "vmath.h"

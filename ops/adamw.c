@@ -14,7 +14,7 @@
 #include <immintrin.h>
 #endif
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "rows.h"
 
 #define CHUNK 4096

@@ -2,7 +2,7 @@
  * kernels of attention_kernel.c (no T×T matrix is ever stored).
  *   qkv [B, T, 3C] (q | k | v), attrs n_head H (C % H == 0), span (0 = full causal, else the last
  *   `span` keys) -> out [B, T, C] */
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "attention_kernel.h"
 #include "backward.h"
 #include "rows.h"

@@ -2,7 +2,7 @@
  *   (qkv [B,T,3C], gy [B,T,C]; n_head, span) -> dqkv [B,T,3C]
  * on the tiled kernel of attention_kernel.h, which recomputes the probabilities tile by tile from
  * qkv (no T×T matrix is stored, as in the forward). */
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "attention_kernel.h"
 #include "backward.h"
 #include "rows.h"

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "backward.h"
 
 sm_status sm_bwd_op(sm_graph *g, sm_op_kind op, const sm_tensor *in, int n, const sm_attrs *attrs,

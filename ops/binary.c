@@ -2,7 +2,7 @@
  * position table [T,C] broadcasts over [B,T,C]). One mechanism, two rows. */
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "rows.h"
 
 static sm_status shape_binary(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)

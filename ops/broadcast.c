@@ -6,7 +6,7 @@
 
 #include <omp.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "rows.h"
 
 /* ---- sum_to ---- */

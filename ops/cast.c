@@ -8,8 +8,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "../graph/error.h"
-#include "fp16.h"
+#include "../base/error.h"
+#include "../base/fp16.h"
 #include "rows.h"
 
 static bool cast_supported(sm_dtype from, sm_dtype to)

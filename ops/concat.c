@@ -2,7 +2,7 @@
  *   x_j [.., N_j, ..] -> y [.., Σ N_j, ..]. Any dtype. */
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "rows.h"
 
 static sm_status shape_concat(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)

@@ -12,7 +12,7 @@
  * workspace, then one thread adds the blocks in order. */
 #include <math.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "cross_entropy.h"
 #include "rows.h"
 #include "vmath.h"

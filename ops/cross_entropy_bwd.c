@@ -6,7 +6,7 @@
  * its row's gradient NaN too. Rows are independent: split across threads. */
 #include <math.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "backward.h"
 #include "cross_entropy.h"
 #include "rows.h"

@@ -3,7 +3,7 @@
  * token ids before they reach a run. */
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "rows.h"
 
 static sm_status shape_embedding(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)

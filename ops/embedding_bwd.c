@@ -8,7 +8,7 @@
 
 #include <omp.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "backward.h"
 #include "rows.h"
 

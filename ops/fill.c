@@ -1,6 +1,6 @@
 /* fill.c — a tensor of one constant value, with no inputs: the seed dloss/dloss = 1 of autodiff.
  * Attributes d0..d3 give the shape (trailing zeros: no such dim), `value` the value. */
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "rows.h"
 
 static sm_status shape_fill(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)

@@ -3,7 +3,7 @@
  * with mean and (biased) var over the C entries of each row; eps is fattr 0 (default 1e-5). */
 #include <math.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "norm.h"
 
 static sm_status shape_layernorm(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "cross_entropy.h"
 #include "gemm.h"
 #include "rows.h"

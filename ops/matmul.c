@@ -4,7 +4,7 @@
  *   linear: x [..., K], w [N, K], bias [N] (optional) -> x·wᵀ + bias  [..., N]  (PyTorch's layout) */
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "gemm.h"
 #include "rows.h"
 

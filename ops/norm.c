@@ -1,7 +1,7 @@
 /* norm.c — the shape rule and row sums that layernorm and rmsnorm share. */
 #include "norm.h"
 
-#include "../graph/error.h"
+#include "../base/error.h"
 
 sm_status sm_norm_shape(const sm_graph *g, const sm_node *n, sm_tensor_rec *out, const char *op)
 {

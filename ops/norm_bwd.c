@@ -15,7 +15,7 @@
 
 #include <omp.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "backward.h"
 #include "norm.h"
 #include "rows.h"

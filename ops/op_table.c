@@ -3,7 +3,7 @@
  * answers questions about them by name. */
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "op.h"
 #include "rows.h"
 

@@ -2,7 +2,7 @@
  * x [.., L, ..] -> y [.., total, ..], y[.., start + j, ..] = x[.., j, ..], zeros elsewhere. */
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "rows.h"
 
 static sm_status shape_pad(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)

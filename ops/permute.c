@@ -3,7 +3,7 @@
  *   e.g. x [B, T, H, D], p = (0, 2, 1, 3) -> y [B, H, T, D] */
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "rows.h"
 
 static sm_status shape_permute(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)

@@ -7,7 +7,7 @@
  *   - over everything, the elements are cut into NBLOCKS fixed blocks (independent of the thread
  *     count); threads sum whole blocks into a shared table in the workspace, then one thread adds the
  *     NBLOCKS partial sums in block order. */
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "rows.h"
 
 #define NBLOCKS 256

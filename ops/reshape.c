@@ -1,7 +1,7 @@
 /* reshape.c — a view of x with another shape of the same element count. Attributes d0..d3 give the
  * new shape; trailing zeros mean "no such dim", and one dim may be -1 (inferred). No kernel runs:
  * the planner gives the output the input's storage. */
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "rows.h"
 
 static sm_status shape_reshape(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)

@@ -9,7 +9,7 @@
 
 #include <omp.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "rows.h"
 
 static sm_status shape_rope(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)

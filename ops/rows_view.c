@@ -2,7 +2,7 @@
  * those bytes of x's storage. x [N, ..] -> y [len, ..]. (slice copies a range along any axis; along the
  * first, a range is already contiguous.) The fused LM head's backward uses it to hand out dw and dx
  * from the one tensor its node writes. */
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "rows.h"
 
 static sm_status shape_rows(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)

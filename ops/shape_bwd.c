@@ -1,7 +1,7 @@
 /* shape_bwd.c — backward rules of the ops that move or reduce elements without arithmetic on them:
  * reshape (reshape back), permute (inverse permutation), slice (pad with zeros), concat (slices),
  * sum and mean (expand the gradient back along the reduced axis), cast (cast back). */
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "backward.h"
 
 SM_BACKWARD_RULE(reshape)

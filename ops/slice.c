@@ -2,7 +2,7 @@
  *   x [.., N, ..] (N at `axis`) -> y [.., len, ..]. Attributes: axis, start, len (iattrs 0..2). */
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "rows.h"
 
 static sm_status shape_slice(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)

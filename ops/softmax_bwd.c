@@ -1,6 +1,6 @@
 /* softmax_bwd.c — backward of softmax along the last dim, from its output:
  *   (y [R,C], gy [R,C]) -> dx [R,C],  dx = y·(gy - Σ_j gy_j·y_j)  per row. */
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "backward.h"
 #include "rows.h"
 

@@ -8,7 +8,7 @@
  * walking the threads' workspaces in thread order visits the blocks in block order. */
 #include <omp.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "rows.h"
 
 #define BLOCK 16384

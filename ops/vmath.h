@@ -12,7 +12,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "fp16.h"   /* sm_f32_bits, sm_f32_from_bits */
+#include "../base/fp16.h"   /* sm_f32_bits, sm_f32_from_bits */
 
 /* a·b + c: one fused instruction where the target has FMA (fewer roundings, ~25% faster exp), else
  * two operations (fmaf would be a slow library call there). */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "plan.h"
 
 static const char *packer_names[SM_PACK_COUNT] = {

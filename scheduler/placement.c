@@ -4,7 +4,7 @@
  * can put a tensor elsewhere without the passes after it knowing why. */
 #include <stdlib.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "plan.h"
 
 sm_arena_id sm_plan_arena_of(sm_role role)

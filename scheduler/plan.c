@@ -10,7 +10,7 @@
 
 #include <xxhash.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "../ops/op.h"
 #include "plan.h"
 
@@ -19,15 +19,15 @@ _Static_assert(SM_PACK_COUNT <= SM_PLAN_MAX_PACKERS, "sm_plan_arena_info has roo
 static const char *arena_names[SM_ARENA_COUNT] = {"params", "grads", "optim", "activations", "kv", "workspace"};
 static const char *arena_labels[SM_ARENA_COUNT] = {"weights", "gradients", "optimizer state", "activations",
                                                    "KV cache", "workspace"};
-/* Written for a person reading an SM_ERR_BUDGET message or `smallmind plan`; the flags in brackets
- * are the command-line tool's. */
+/* Written for a person reading an SM_ERR_BUDGET message or `smallmind plan`, in the library's terms
+ * (the CLI's flags are its own business). */
 static const char *arena_advice[SM_ARENA_COUNT] = {
     "use a smaller model (fewer layers L or a narrower width C)",
-    "plan inference instead of training (--infer), or freeze some parameters",
-    "plan inference instead of training (--infer), or freeze some parameters",
-    "lower the batch B or the sequence length T (-B, -T)",
-    "lower the context length T or the batch B (-T, -B)",
-    "run with fewer threads (--threads)",
+    "plan inference instead of training, or freeze some parameters",
+    "plan inference instead of training, or freeze some parameters",
+    "lower the batch B or the sequence length T",
+    "lower the context length T or the batch B",
+    "run with fewer threads",
 };
 
 const char *sm_arena_name(sm_arena_id a) { return (unsigned)a < SM_ARENA_COUNT ? arena_names[a] : "?"; }

@@ -7,10 +7,9 @@
 
 #include <xxhash.h>
 
-#include "../graph/error.h"
-#include "../memory/atomic_file.h"
+#include "../base/error.h"
+#include "../base/atomic_file.h"
 #include "plan.h"
-#include "plan_report.h"
 
 #define PLAN_MAGIC "SMPLAN\r\n"   /* \r\n: a text-mode transfer that mangles line ends is caught */
 #define PLAN_VERSION 3u
@@ -62,15 +61,6 @@ static double bits_f64(uint64_t u)
     double d;
     memcpy(&d, &u, sizeof d);
     return d;
-}
-
-/* ---- files ---- */
-
-sm_status sm_plan_write_file(const char *path, const void *data, size_t n)
-{
-    const void *chunks[1] = {data};
-    size_t sizes[1] = {n};
-    return sm_file_write_atomic(path, chunks, sizes, 1);
 }
 
 /* ---- save ---- */
@@ -132,7 +122,7 @@ sm_status sm_plan_save(const sm_plan *p, const char *path)
         put(&w, (uint64_t)(uint32_t)t->last, 4);
     }
     put(&w, XXH3_64bits(w.b, w.n), 8);
-    sm_status s = w.n == total ? sm_plan_write_file(path, w.b, w.n)
+    sm_status s = w.n == total ? sm_file_write_atomic(path, (const void *[]){w.b}, (size_t[]){w.n}, 1)
                                : sm_error(SM_ERR_INTERNAL, "saving plan '%s': wrote %zu of %zu bytes", path, w.n, total);
     free(w.b);
     return s;
@@ -246,7 +236,7 @@ sm_status sm_plan_load(const sm_graph *g, const char *path, sm_plan **out)
         uint64_t this_graph = sm_graph_hash(g);
         if (graph_hash != this_graph)
             s = sm_error(SM_ERR_INVALID_ARG, "plan '%s' was made for another graph (graph hash %016llx; this graph's "
-                         "is %016llx): make a plan for this graph (smallmind plan ... --save)", path,
+                         "is %016llx): make a plan for this graph", path,
                          (unsigned long long)graph_hash, (unsigned long long)this_graph);
     }
     sm_plan *p = NULL;

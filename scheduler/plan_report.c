@@ -7,36 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "plan.h"
-#include "plan_report.h"
+#include "../base/buf.h"
 
 /* ---- a growing string ---- */
-
-sm_status sm_sb_printf(sm_sb *b, const char *fmt, ...)
-{
-    if (b->failed) return SM_ERR_NOMEM;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->n;
-        int k = b->s ? vsnprintf(b->s + b->n, room, fmt, ap) : -2;
-        va_end(ap);
-        if (k >= 0 && (size_t)k < room) {
-            b->n += (size_t)k;
-            return SM_OK;
-        }
-        if (k == -1) break;
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (k >= 0 && cap < b->n + (size_t)k + 1) cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) break;
-        b->s = s;
-        b->cap = cap;
-    }
-    b->failed = true;
-    return sm_error(SM_ERR_NOMEM, "plan report: out of memory");
-}
 
 static const char *fmt_bytes(uint64_t v, char buf[SM_BYTES_STR_MAX]) { return sm_format_bytes(v, buf, SM_BYTES_STR_MAX); }
 
@@ -67,154 +42,144 @@ static const char *layout_name(const sm_plan_arena *ar) { return ar->chosen >= 0
 
 /* ---- text ---- */
 
-static void text(sm_sb *b, const sm_plan *p, const sm_graph *g, uint64_t budget)
+static void text(sm_buf *b, const sm_plan *p, const sm_graph *g, uint64_t budget)
 {
     char b1[SM_BYTES_STR_MAX], b2[SM_BYTES_STR_MAX], b3[SM_BYTES_STR_MAX];
-    sm_sb_printf(b, "memory plan: %d tensors, %d steps, strategy %s, %d threads, %.3g GFLOP per run, hash %016llx\n",
+    sm_buf_printf(b, "memory plan: %d tensors, %d steps, strategy %s, %d threads, %.3g GFLOP per run, hash %016llx\n",
                  p->n_tensors, p->n_steps, p->opts.strategy == SM_PLAN_NAIVE ? "naive" : "packed", p->n_threads,
                  p->flops / 1e9, (unsigned long long)p->hash);
-    sm_sb_printf(b, "  %-16s %12s %12s %6s %12s  %s\n", "role", "size", "lower bound", "ratio", "naive", "layout");
+    sm_buf_printf(b, "  %-16s %12s %12s %6s %12s  %s\n", "role", "size", "lower bound", "ratio", "naive", "layout");
     for (int a = 0; a < SM_ARENA_COUNT; a++) {
         const sm_plan_arena *ar = &p->arena[a];
-        sm_sb_printf(b, "  %-16s %12s %12s %6.3f %12s  %s", sm_arena_role_label((sm_arena_id)a), fmt_bytes(ar->size, b1),
+        sm_buf_printf(b, "  %-16s %12s %12s %6.3f %12s  %s", sm_arena_role_label((sm_arena_id)a), fmt_bytes(ar->size, b1),
                      fmt_bytes(ar->lower_bound, b2), ratio(ar->size, ar->lower_bound), fmt_bytes(ar->naive, b3),
                      layout_name(ar));
         if (a == SM_ARENA_WORK && ar->size)
-            sm_sb_printf(b, p->work_shared ? " (%d threads x %s + %s shared)" : " (%d threads x %s)", p->n_threads,
+            sm_buf_printf(b, p->work_shared ? " (%d threads x %s + %s shared)" : " (%d threads x %s)", p->n_threads,
                          fmt_bytes(p->work_per_thread, b1), fmt_bytes(p->work_shared, b2));
-        sm_sb_printf(b, "\n");
+        sm_buf_printf(b, "\n");
         if (ar->chosen >= 0) {
-            sm_sb_printf(b, "  %-16s", "");
+            sm_buf_printf(b, "  %-16s", "");
             for (int k = 0; k < SM_PACK_COUNT; k++)
-                sm_sb_printf(b, "%s %s %s", k ? "," : "   packers:", sm_packer_name(k), fmt_bytes(ar->packed[k], b1));
-            sm_sb_printf(b, "\n");
+                sm_buf_printf(b, "%s %s %s", k ? "," : "   packers:", sm_packer_name(k), fmt_bytes(ar->packed[k], b1));
+            sm_buf_printf(b, "\n");
         }
     }
     uint64_t total = sm_plan_total_bytes(p), est = sm_plan_estimate(p);
-    sm_sb_printf(b, "  %-16s %12s (arenas; with SmallMind's tables %s)\n", "total", fmt_bytes(total, b1),
+    sm_buf_printf(b, "  %-16s %12s (arenas; with SmallMind's tables %s)\n", "total", fmt_bytes(total, b1),
                  fmt_bytes(est, b2));
-    if (p->n_inplace) sm_sb_printf(b, "  in-place: %d tensors write over their dying input\n", p->n_inplace);
+    if (p->n_inplace) sm_buf_printf(b, "  in-place: %d tensors write over their dying input\n", p->n_inplace);
     const sm_plan_rc *rc = &p->rc;
     char pol[64];
     sm_recompute_str(&p->opts.recompute, pol, sizeof pol);
     if (rc->choice.every)
-        sm_sb_printf(b, "recompute %s: every:%d%s, %d of %d block boundaries kept, %d tensors recomputed, +%.3g GFLOP "
+        sm_buf_printf(b, "recompute %s: every:%d%s, %d of %d block boundaries kept, %d tensors recomputed, +%.3g GFLOP "
                      "(%.1f%% of the run); activations %s without recompute -> %s (%.2fx smaller)\n", pol,
                      rc->choice.every, rc->choice.keep_costly ? " + costly ops' outputs" : "", rc->n_kept,
                      rc->n_boundaries, rc->n_recomputed, rc->extra_flops / 1e9,
                      p->flops > 0 ? 100.0 * rc->extra_flops / p->flops : 0.0, fmt_bytes(rc->act_none, b1),
                      fmt_bytes(p->arena[SM_ARENA_ACT].size, b2), ratio(rc->act_none, p->arena[SM_ARENA_ACT].size));
     else
-        sm_sb_printf(b, "recompute %s: nothing recomputed (%d block boundaries)\n", pol, rc->n_boundaries);
-    sm_sb_printf(b, "passes:\n");
+        sm_buf_printf(b, "recompute %s: nothing recomputed (%d block boundaries)\n", pol, rc->n_boundaries);
+    sm_buf_printf(b, "passes:\n");
     static const char *pass_names[SM_PASS_COUNT] = {"order", "recompute", "placement", "lifetimes", "in-place", "offsets"};
-    for (int k = 0; k < SM_PASS_COUNT; k++) sm_sb_printf(b, "  %d %-10s %s\n", k + 1, pass_names[k], p->log[k]);
+    for (int k = 0; k < SM_PASS_COUNT; k++) sm_buf_printf(b, "  %d %-10s %s\n", k + 1, pass_names[k], p->log[k]);
     if (budget) {
         if (est <= budget)
-            sm_sb_printf(b, "budget %s: fits (%.1f%% used, %s free)\n", fmt_bytes(budget, b1),
+            sm_buf_printf(b, "budget %s: fits (%.1f%% used, %s free)\n", fmt_bytes(budget, b1),
                          100.0 * (double)est / (double)budget, fmt_bytes(budget - est, b2));
         else
-            sm_sb_printf(b, "budget %s: does NOT fit (over by %s)\n", fmt_bytes(budget, b1), fmt_bytes(est - budget, b2));
+            sm_buf_printf(b, "budget %s: does NOT fit (over by %s)\n", fmt_bytes(budget, b1), fmt_bytes(est - budget, b2));
     } else {
-        sm_sb_printf(b, "budget: none given\n");
+        sm_buf_printf(b, "budget: none given\n");
     }
     sm_arena_id d = sm_plan_dominant(p);
-    sm_sb_printf(b, "dominant term: %s, %s (%.0f%% of the arenas); to shrink it, %s\n", sm_arena_role_label(d),
+    sm_buf_printf(b, "dominant term: %s, %s (%.0f%% of the arenas); to shrink it, %s\n", sm_arena_role_label(d),
                  fmt_bytes(p->arena[d].size, b1), total ? 100.0 * (double)p->arena[d].size / (double)total : 0.0,
                  sm_arena_advice(d));
     if (g && p->arena[SM_ARENA_ACT].lower_bound) {
         sm_tensor top[5];
         int s = p->arena[SM_ARENA_ACT].peak_step, n = live_at(p, SM_ARENA_ACT, s, top, 5);
         const char *node = s < p->n_steps ? g->t[g->nodes[p->order[s]].out].name : "-";
-        sm_sb_printf(b, "activation peak at step %d (node '%s'), largest live:", s, node);
+        sm_buf_printf(b, "activation peak at step %d (node '%s'), largest live:", s, node);
         for (int i = 0; i < n; i++) {
             char sh[64];
-            sm_sb_printf(b, "%s %s %s %s", i ? "," : "", g->t[top[i]].name, sm_shape_str(&g->t[top[i]], sh, sizeof sh),
+            sm_buf_printf(b, "%s %s %s %s", i ? "," : "", g->t[top[i]].name, sm_shape_str(&g->t[top[i]], sh, sizeof sh),
                          fmt_bytes(p->t[top[i]].bytes, b1));
         }
-        sm_sb_printf(b, "\n");
+        sm_buf_printf(b, "\n");
     }
 }
 
 /* ---- JSON ---- */
 
-static void json_str(sm_sb *b, const char *s)
-{
-    sm_sb_printf(b, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') sm_sb_printf(b, "\\%c", c);
-        else if (c < 0x20) sm_sb_printf(b, "\\u%04x", c);
-        else sm_sb_printf(b, "%c", c);
-    }
-    sm_sb_printf(b, "\"");
-}
+static void json_str(sm_buf *b, const char *s) { sm_buf_json_string(b, s, strlen(s)); }
 
-static void json(sm_sb *b, const sm_plan *p, const sm_graph *g, uint64_t budget)
+static void json(sm_buf *b, const sm_plan *p, const sm_graph *g, uint64_t budget)
 {
     uint64_t total = sm_plan_total_bytes(p), est = sm_plan_estimate(p);
-    sm_sb_printf(b, "{\n  \"schema\": \"smallmind.plan-report/1\",\n");
-    sm_sb_printf(b, "  \"plan_hash\": \"%016llx\",\n  \"graph_hash\": \"%016llx\",\n", (unsigned long long)p->hash,
+    sm_buf_printf(b, "{\n  \"schema\": \"smallmind.plan-report/1\",\n");
+    sm_buf_printf(b, "  \"plan_hash\": \"%016llx\",\n  \"graph_hash\": \"%016llx\",\n", (unsigned long long)p->hash,
                  (unsigned long long)p->graph_hash);
-    sm_sb_printf(b, "  \"strategy\": \"%s\",\n  \"threads\": %d,\n  \"steps\": %d,\n  \"tensors\": %d,\n  \"inplace\": %d,\n",
+    sm_buf_printf(b, "  \"strategy\": \"%s\",\n  \"threads\": %d,\n  \"steps\": %d,\n  \"tensors\": %d,\n  \"inplace\": %d,\n",
                  p->opts.strategy == SM_PLAN_NAIVE ? "naive" : "packed", p->n_threads, p->n_steps, p->n_tensors,
                  p->n_inplace);
-    sm_sb_printf(b, "  \"flops\": %.17g,\n", p->flops);
+    sm_buf_printf(b, "  \"flops\": %.17g,\n", p->flops);
     const sm_plan_rc *rc = &p->rc;
     char pol[64];
-    sm_sb_printf(b, "  \"recompute\": {\"policy\": ");
+    sm_buf_printf(b, "  \"recompute\": {\"policy\": ");
     json_str(b, sm_recompute_str(&p->opts.recompute, pol, sizeof pol));
-    sm_sb_printf(b, ", \"every\": %d, \"keep_costly\": %s, \"boundaries\": %d, \"kept\": %d, \"recomputed\": %d, "
+    sm_buf_printf(b, ", \"every\": %d, \"keep_costly\": %s, \"boundaries\": %d, \"kept\": %d, \"recomputed\": %d, "
                  "\"extra_flops\": %.17g, \"extra_flops_share\": %.6f, \"activations_without\": %llu, "
                  "\"activations\": %llu},\n", rc->choice.every, rc->choice.keep_costly ? "true" : "false", rc->n_boundaries,
                  rc->n_kept, rc->n_recomputed, rc->extra_flops, p->flops > 0 ? rc->extra_flops / p->flops : 0.0,
                  (unsigned long long)(rc->choice.every ? rc->act_none : p->arena[SM_ARENA_ACT].size),
                  (unsigned long long)p->arena[SM_ARENA_ACT].size);
-    sm_sb_printf(b, "  \"passes\": [");
+    sm_buf_printf(b, "  \"passes\": [");
     for (int k = 0; k < SM_PASS_COUNT; k++) {
-        sm_sb_printf(b, "%s", k ? ", " : "");
+        sm_buf_printf(b, "%s", k ? ", " : "");
         json_str(b, p->log[k]);
     }
-    sm_sb_printf(b, "],\n  \"arenas\": [\n");
+    sm_buf_printf(b, "],\n  \"arenas\": [\n");
     for (int a = 0; a < SM_ARENA_COUNT; a++) {
         const sm_plan_arena *ar = &p->arena[a];
-        sm_sb_printf(b, "    {\"name\": \"%s\", \"role\": \"%s\", \"size\": %llu, \"lower_bound\": %llu, \"ratio\": %.6f, "
+        sm_buf_printf(b, "    {\"name\": \"%s\", \"role\": \"%s\", \"size\": %llu, \"lower_bound\": %llu, \"ratio\": %.6f, "
                      "\"naive\": %llu, \"peak_step\": %d, \"layout\": \"%s\", \"packers\": {",
                      sm_arena_name((sm_arena_id)a), sm_arena_role_label((sm_arena_id)a), (unsigned long long)ar->size,
                      (unsigned long long)ar->lower_bound, ratio(ar->size, ar->lower_bound), (unsigned long long)ar->naive,
                      ar->peak_step, layout_name(ar));
         for (int k = 0; ar->chosen >= 0 && k < SM_PACK_COUNT; k++)
-            sm_sb_printf(b, "%s\"%s\": %llu", k ? ", " : "", sm_packer_name(k), (unsigned long long)ar->packed[k]);
-        sm_sb_printf(b, "}}%s\n", a + 1 < SM_ARENA_COUNT ? "," : "");
+            sm_buf_printf(b, "%s\"%s\": %llu", k ? ", " : "", sm_packer_name(k), (unsigned long long)ar->packed[k]);
+        sm_buf_printf(b, "}}%s\n", a + 1 < SM_ARENA_COUNT ? "," : "");
     }
-    sm_sb_printf(b, "  ],\n  \"work_per_thread\": %llu,\n  \"work_shared\": %llu,\n",
+    sm_buf_printf(b, "  ],\n  \"work_per_thread\": %llu,\n  \"work_shared\": %llu,\n",
                  (unsigned long long)p->work_per_thread, (unsigned long long)p->work_shared);
-    sm_sb_printf(b, "  \"total\": %llu,\n  \"estimate\": %llu,\n", (unsigned long long)total, (unsigned long long)est);
-    if (budget) sm_sb_printf(b, "  \"budget\": %llu,\n  \"fits\": %s,\n", (unsigned long long)budget, est <= budget ? "true" : "false");
-    else sm_sb_printf(b, "  \"budget\": null,\n  \"fits\": null,\n");
+    sm_buf_printf(b, "  \"total\": %llu,\n  \"estimate\": %llu,\n", (unsigned long long)total, (unsigned long long)est);
+    if (budget) sm_buf_printf(b, "  \"budget\": %llu,\n  \"fits\": %s,\n", (unsigned long long)budget, est <= budget ? "true" : "false");
+    else sm_buf_printf(b, "  \"budget\": null,\n  \"fits\": null,\n");
     sm_arena_id d = sm_plan_dominant(p);
-    sm_sb_printf(b, "  \"dominant\": {\"arena\": \"%s\", \"role\": \"%s\", \"bytes\": %llu, \"share\": %.6f, \"advice\": ",
+    sm_buf_printf(b, "  \"dominant\": {\"arena\": \"%s\", \"role\": \"%s\", \"bytes\": %llu, \"share\": %.6f, \"advice\": ",
                  sm_arena_name(d), sm_arena_role_label(d), (unsigned long long)p->arena[d].size,
                  total ? (double)p->arena[d].size / (double)total : 0.0);
     json_str(b, sm_arena_advice(d));
-    sm_sb_printf(b, "}");
+    sm_buf_printf(b, "}");
     if (g && p->arena[SM_ARENA_ACT].lower_bound) {
         sm_tensor top[5];
         int s = p->arena[SM_ARENA_ACT].peak_step, n = live_at(p, SM_ARENA_ACT, s, top, 5);
-        sm_sb_printf(b, ",\n  \"activation_peak\": {\"step\": %d, \"node\": ", s);
+        sm_buf_printf(b, ",\n  \"activation_peak\": {\"step\": %d, \"node\": ", s);
         json_str(b, s < p->n_steps ? g->t[g->nodes[p->order[s]].out].name : "");
-        sm_sb_printf(b, ", \"largest\": [");
+        sm_buf_printf(b, ", \"largest\": [");
         for (int i = 0; i < n; i++) {
             const sm_tensor_rec *r = &g->t[top[i]];
-            sm_sb_printf(b, "%s{\"name\": ", i ? ", " : "");
+            sm_buf_printf(b, "%s{\"name\": ", i ? ", " : "");
             json_str(b, r->name);
-            sm_sb_printf(b, ", \"shape\": [");
-            for (int k = 0; k < r->ndim; k++) sm_sb_printf(b, "%s%lld", k ? ", " : "", (long long)r->ne[k]);
-            sm_sb_printf(b, "], \"bytes\": %llu}", (unsigned long long)p->t[top[i]].bytes);
+            sm_buf_printf(b, ", \"shape\": [");
+            for (int k = 0; k < r->ndim; k++) sm_buf_printf(b, "%s%lld", k ? ", " : "", (long long)r->ne[k]);
+            sm_buf_printf(b, "], \"bytes\": %llu}", (unsigned long long)p->t[top[i]].bytes);
         }
-        sm_sb_printf(b, "]}");
+        sm_buf_printf(b, "]}");
     }
-    sm_sb_printf(b, "\n}\n");
+    sm_buf_printf(b, "\n}\n");
 }
 
 sm_status sm_plan_report(const sm_plan *p, const sm_graph *g, sm_report_format f, uint64_t budget, char **out)
@@ -227,13 +192,13 @@ sm_status sm_plan_report(const sm_plan *p, const sm_graph *g, sm_report_format f
         if (s) return sm_error_prefix(s, "sm_plan_report: ");
         g = p->g;   /* names of recompute clones too */
     }
-    sm_sb b = {0};
+    sm_buf b = {0};
     if (f == SM_REPORT_TEXT) text(&b, p, g, budget);
     else json(&b, p, g, budget);
     if (b.failed) {
-        free(b.s);
+        free(b.data);
         return sm_error(SM_ERR_NOMEM, "plan report: out of memory");
     }
-    *out = b.s;
+    *out = b.data;
     return SM_OK;
 }

@@ -4,9 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "plan.h"
-#include "plan_report.h"
+#include "../base/atomic_file.h"
+#include "../base/buf.h"
 
 #define W 1200.0
 #define H 600.0
@@ -14,14 +15,14 @@
 #define TOP 40.0
 #define BOTTOM 50.0
 
-static void esc(sm_sb *b, const char *s)
+static void esc(sm_buf *b, const char *s)
 {
     for (; *s; s++) {
-        if (*s == '<') sm_sb_printf(b, "&lt;");
-        else if (*s == '>') sm_sb_printf(b, "&gt;");
-        else if (*s == '&') sm_sb_printf(b, "&amp;");
-        else if (*s == '"') sm_sb_printf(b, "&quot;");
-        else sm_sb_printf(b, "%c", *s);
+        if (*s == '<') sm_buf_printf(b, "&lt;");
+        else if (*s == '>') sm_buf_printf(b, "&gt;");
+        else if (*s == '&') sm_buf_printf(b, "&amp;");
+        else if (*s == '"') sm_buf_printf(b, "&quot;");
+        else sm_buf_printf(b, "%c", *s);
     }
 }
 
@@ -35,20 +36,20 @@ sm_status sm_plan_write_svg(const sm_plan *p, const sm_graph *g, const char *pat
     double steps = p->n_steps ? p->n_steps : 1, size = ar->size ? (double)ar->size : 1;
     double pw = W - LEFT - 20, ph = H - TOP - BOTTOM;
     char b1[SM_BYTES_STR_MAX], b2[SM_BYTES_STR_MAX];
-    sm_sb b = {0};
-    sm_sb_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" "
+    sm_buf b = {0};
+    sm_buf_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" "
                  "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
-    sm_sb_printf(&b, "<text x=\"%.0f\" y=\"20\" font-size=\"14\">activation arena: %s (lower bound %s, ratio %.3f, "
+    sm_buf_printf(&b, "<text x=\"%.0f\" y=\"20\" font-size=\"14\">activation arena: %s (lower bound %s, ratio %.3f, "
                  "layout %s), %d steps</text>\n", LEFT, sm_format_bytes(ar->size, b1, sizeof b1),
                  sm_format_bytes(ar->lower_bound, b2, sizeof b2), ar->lower_bound ? size / (double)ar->lower_bound : 1.0,
                  ar->chosen >= 0 ? sm_packer_name(ar->chosen) : "end-to-end", p->n_steps);
-    sm_sb_printf(&b, "<defs><pattern id=\"rc\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
+    sm_buf_printf(&b, "<defs><pattern id=\"rc\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
                  "patternTransform=\"rotate(45)\"><path d=\"M0,0h6v6h-6z\" fill=\"#f3b0b0\"/><path d=\"M0,0h3v6h-3z\" "
                  "fill=\"#c83232\"/></pattern></defs>\n");
-    sm_sb_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f4f4f4\" stroke=\"#888\"/>\n",
+    sm_buf_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f4f4f4\" stroke=\"#888\"/>\n",
                  LEFT, TOP, pw, ph);
     if (p->rc.choice.every)
-        sm_sb_printf(&b, "<text x=\"%.0f\" y=\"38\" fill=\"#c83232\">striped red: recomputed (%d tensors, every:%d%s)"
+        sm_buf_printf(&b, "<text x=\"%.0f\" y=\"38\" fill=\"#c83232\">striped red: recomputed (%d tensors, every:%d%s)"
                      "</text>\n", LEFT, p->rc.n_recomputed, p->rc.choice.every, p->rc.choice.keep_costly ? " + costly" : "");
     for (int i = 0; i < p->n_tensors; i++) {
         const sm_plan_tensor *t = &p->t[i];
@@ -67,28 +68,28 @@ sm_status sm_plan_write_svg(const sm_plan *p, const sm_graph *g, const char *pat
             fill = hsl;
         }
         char sh[64];
-        sm_sb_printf(&b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\" stroke=\"#333\" "
+        sm_buf_printf(&b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\" stroke=\"#333\" "
                      "stroke-width=\"0.3\"><title>", x, y, w > 0.3 ? w : 0.3, h > 0.3 ? h : 0.3, fill);
         esc(&b, r->name);
-        sm_sb_printf(&b, "%s %s %s, offset %llu, steps %d-%d</title></rect>\n", clone ? " (recomputed)" : "",
+        sm_buf_printf(&b, "%s %s %s, offset %llu, steps %d-%d</title></rect>\n", clone ? " (recomputed)" : "",
                      sm_shape_str(r, sh, sizeof sh),
                      sm_format_bytes(t->bytes, b1, sizeof b1), (unsigned long long)t->offset, t->first, t->last);
     }
     double yb = TOP + ph - ph * (double)ar->lower_bound / size;
-    sm_sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.2f\" x2=\"%.1f\" y2=\"%.2f\" stroke=\"#c00\" stroke-dasharray=\"6,4\"/>\n"
+    sm_buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.2f\" x2=\"%.1f\" y2=\"%.2f\" stroke=\"#c00\" stroke-dasharray=\"6,4\"/>\n"
                  "<text x=\"%.1f\" y=\"%.2f\" fill=\"#c00\" text-anchor=\"end\">bound</text>\n", LEFT, yb, LEFT + pw, yb,
                  LEFT - 4, yb + 4);
     for (int k = 0; k <= 4; k++) {
         double y = TOP + ph - ph * k / 4.0;
-        sm_sb_printf(&b, "<text x=\"%.1f\" y=\"%.2f\" text-anchor=\"end\">%s</text>\n", LEFT - 4, y + 4,
+        sm_buf_printf(&b, "<text x=\"%.1f\" y=\"%.2f\" text-anchor=\"end\">%s</text>\n", LEFT - 4, y + 4,
                      sm_format_bytes((uint64_t)(size * k / 4.0), b1, sizeof b1));
         double x = LEFT + pw * k / 4.0;
-        sm_sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%d</text>\n", x, TOP + ph + 16,
+        sm_buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%d</text>\n", x, TOP + ph + 16,
                      (int)(steps * k / 4.0));
     }
-    sm_sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">step</text>\n</svg>\n", LEFT + pw / 2,
+    sm_buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">step</text>\n</svg>\n", LEFT + pw / 2,
                  TOP + ph + 36);
-    sm_status s = b.failed ? sm_error(SM_ERR_NOMEM, "plan picture: out of memory") : sm_plan_write_file(path, b.s, b.n);
-    free(b.s);
+    sm_status s = b.failed ? sm_error(SM_ERR_NOMEM, "plan picture: out of memory") : sm_file_write_atomic(path, (const void *[]){b.data}, (size_t[]){b.len}, 1);
+    free(b.data);
     return s;
 }

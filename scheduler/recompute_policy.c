@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "smallmind.h"
 
 sm_status sm_recompute_parse(const char *text, sm_recompute_policy *out)

@@ -7,8 +7,8 @@
 #include <omp.h>
 #include <xxhash.h>
 
-#include "../graph/error.h"
-#include "../graph/rng.h"
+#include "../base/error.h"
+#include "../base/rng.h"
 #include "../memory/arena.h"
 #include "../ops/op.h"
 #include "plan.h"

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../graph/error.h"
+#include "../base/error.h"
 #include "runtime_debug.h"
 
 #define BLOCK SM_PLAN_ALIGN

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "frontends/json.h"
+#include "base/json.h"
 #include "frontends/safetensors.h"
 #include "tests/helpers/cli_run.h"
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "ops/fp16.h"
+#include "base/fp16.h"
 
 #if defined(__F16C__)
 #include <immintrin.h>

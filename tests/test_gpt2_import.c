@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "frontends/gpt2_import.h"
-#include "memory/atomic_file.h"
-#include "ops/fp16.h"
+#include "base/atomic_file.h"
+#include "base/fp16.h"
 
 enum { V = 5, VP = 8, T = 3, L = 2, H = 2, C = 4, N_ARRAYS = 2 + 12 * L + 2 };
 

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontends/json.h"
+#include "base/buf.h"
+#include "base/json.h"
 
 static sm_json_doc *parse_ok(const char *text)
 {
@@ -255,11 +256,11 @@ Test(json, writer_round_trip)
     for (int c = 1; c < 128; c++) all[n++] = (char)c;
     memcpy(all + n, "\xc3\xa9\xf0\x9f\x98\x80", 6);
     n += 6;
-    sm_json_buf b;
-    sm_json_buf_init(&b);
-    sm_json_buf_puts(&b, "{");
-    sm_json_buf_string(&b, all, n);
-    sm_json_buf_printf(&b, ":[%d,%s]}", 42, "true");
+    sm_buf b;
+    sm_buf_init(&b);
+    sm_buf_puts(&b, "{");
+    sm_buf_json_string(&b, all, n);
+    sm_buf_printf(&b, ":[%d,%s]}", 42, "true");
     cr_assert_not(b.failed);
     cr_assert(strstr(b.data, "\\u001f") && strstr(b.data, "\\\"") && strstr(b.data, "\\\\") && strstr(b.data, "\\n"));
     sm_json_doc *d = parse_ok(b.data);
@@ -268,24 +269,24 @@ Test(json, writer_round_trip)
     cr_assert_eq(memcmp(m->key, all, n), 0);
     cr_assert_eq(m->items[0].num, 42.0);
     sm_json_free(d);
-    sm_json_buf_free(&b);
+    sm_buf_free(&b);
 }
 
 Test(json, numbers_that_json_cannot_hold_are_written_as_null)
 {
-    sm_json_buf b;
-    sm_json_buf_init(&b);
-    sm_json_buf_puts(&b, "[");
-    sm_json_buf_number(&b, 2.5, 3);
-    sm_json_buf_puts(&b, ",");
-    sm_json_buf_number(&b, NAN, 3);
-    sm_json_buf_puts(&b, ",");
-    sm_json_buf_number(&b, INFINITY, 6);
-    sm_json_buf_puts(&b, ",");
-    sm_json_buf_number(&b, -INFINITY, 0);
-    sm_json_buf_puts(&b, "]");
+    sm_buf b;
+    sm_buf_init(&b);
+    sm_buf_puts(&b, "[");
+    sm_buf_json_number(&b, 2.5, 3);
+    sm_buf_puts(&b, ",");
+    sm_buf_json_number(&b, NAN, 3);
+    sm_buf_puts(&b, ",");
+    sm_buf_json_number(&b, INFINITY, 6);
+    sm_buf_puts(&b, ",");
+    sm_buf_json_number(&b, -INFINITY, 0);
+    sm_buf_puts(&b, "]");
     cr_assert_not(b.failed);
     cr_assert_str_eq(b.data, "[2.500,null,null,null]");
     sm_json_free(parse_ok(b.data));
-    sm_json_buf_free(&b);
+    sm_buf_free(&b);
 }

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/rng.h"
+#include "base/rng.h"
 #include "scheduler/plan.h"
 #include "smallmind.h"
 #include "tests/helpers/op_check.h"

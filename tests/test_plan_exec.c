@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "graph/graph.h"
-#include "graph/rng.h"
+#include "base/rng.h"
 #include "scheduler/plan.h"
 #include "scheduler/runtime_debug.h"
 #include "tests/plan_random_graph.h"

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph/rng.h"
+#include "base/rng.h"
 #include "scheduler/plan.h"
 
 typedef struct gpt {

@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "graph/rng.h"
+#include "base/rng.h"
 #include "memory/sysinfo.h"
 #include "smallmind.h"
 

@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "frontends/safetensors.h"
-#include "memory/atomic_file.h"
-#include "ops/fp16.h"
+#include "base/atomic_file.h"
+#include "base/fp16.h"
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 

@@ -20,7 +20,7 @@
 
 #include "frontends/pretokenize.h"
 #include "frontends/tokenizer.h"
-#include "memory/atomic_file.h"
+#include "base/atomic_file.h"
 
 static const char *fixture(const char *name)
 {

@@ -204,7 +204,7 @@ int sm_cmd_fit(int argc, char **argv)
     char rpol[64];
     sm_recompute_str(&o.po.recompute, rpol, sizeof rpol);
     if (o.json) {
-        printf("{\"model\": \"%s\", \"mode\": \"%s\", \"budget\": %llu, \"budget_source\": \"%s\", \"threads\": %d, "
+        printf("{\"model\": %s, \"mode\": \"%s\", \"budget\": %llu, \"budget_source\": \"%s\", \"threads\": %d, "
                "\"strategy\": \"%s\", \"dtype\": \"f32\", \"process\": %llu, \"data\": %llu,\n"
                " \"largest_seq\": {\"batch\": %d, \"seq\": %d, \"estimate\": %llu, \"validation\": %llu},\n"
                " \"largest_batch\": {\"seq\": %d, \"batch\": %d, \"estimate\": %llu, \"validation\": %llu},\n"

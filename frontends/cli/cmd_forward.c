@@ -7,7 +7,7 @@
 
 #include <omp.h>
 
-#include "../../graph/rng.h"
+#include "../../base/rng.h"
 #include "session.h"
 
 static void help(void)

@@ -8,7 +8,7 @@
 #include <omp.h>
 
 #include "../dataset.h"
-#include "../json.h"
+#include "../../base/buf.h"
 #include "../sampler.h"
 #include "pretrained.h"
 #include "train.h"
@@ -232,18 +232,18 @@ int sm_cmd_eval(int argc, char **argv)
     }
     double ce = counted ? sum / (double)counted : NAN, dt = omp_get_wtime() - t0;
     if (json) {
-        sm_json_buf j;
-        sm_json_buf_init(&j);
-        sm_json_buf_puts(&j, "{\"file\": ");
-        sm_json_buf_string(&j, data, strlen(data));
-        sm_json_buf_printf(&j, ", \"tokens\": %lld, \"predicted\": %lld, \"window\": %d, \"cross_entropy\": ",
+        sm_buf j;
+        sm_buf_init(&j);
+        sm_buf_puts(&j, "{\"file\": ");
+        sm_buf_json_string(&j, data, strlen(data));
+        sm_buf_printf(&j, ", \"tokens\": %lld, \"predicted\": %lld, \"window\": %d, \"cross_entropy\": ",
                            (long long)d.n, (long long)counted, T);
-        sm_json_buf_number(&j, ce, 6);   /* null if not finite: JSON has no NaN or infinity */
-        sm_json_buf_puts(&j, ", \"perplexity\": ");
-        sm_json_buf_number(&j, exp(ce), 6);
-        sm_json_buf_printf(&j, ", \"seconds\": %.3f}", dt);
+        sm_buf_json_number(&j, ce, 6);   /* null if not finite: JSON has no NaN or infinity */
+        sm_buf_puts(&j, ", \"perplexity\": ");
+        sm_buf_json_number(&j, exp(ce), 6);
+        sm_buf_printf(&j, ", \"seconds\": %.3f}", dt);
         puts(j.data ? j.data : "{}");
-        sm_json_buf_free(&j);
+        sm_buf_free(&j);
     }
     else
         printf("%s: %lld tokens, %lld predicted in windows of %d: cross-entropy %.4f nats/token, perplexity %.3f "

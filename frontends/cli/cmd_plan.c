@@ -66,7 +66,7 @@ int sm_cmd_plan(int argc, char **argv)
     }
     const sm_gpt_config *c = &m.gpt;
     if (o.json) {
-        printf("{\n\"model\": {\"name\": \"%s\", \"vocab\": %d, \"context\": %d, \"n_layer\": %d, \"n_head\": %d, "
+        printf("{\n\"model\": {\"name\": %s, \"vocab\": %d, \"context\": %d, \"n_layer\": %d, \"n_head\": %d, "
                "\"n_embd\": %d, \"batch\": %d, \"seq\": %d},\n\"mode\": \"%s\",\n\"budget_source\": \"%s\",\n"
                "\"build_and_plan_ms\": %.3f,\n\"plan\": %s}\n",
                sm_plan_cli_json_name(o.spec.name), c->vocab, c->context, c->n_layer, c->n_head, c->n_embd, c->batch, c->seq,

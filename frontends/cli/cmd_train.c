@@ -13,7 +13,7 @@
 
 #include <omp.h>
 
-#include "../../memory/atomic_file.h"
+#include "../../base/atomic_file.h"
 #include "../checkpoint.h"
 #include "../dataset.h"
 #include "train.h"

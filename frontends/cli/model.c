@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../graph/error.h"
-#include "../../memory/atomic_file.h"
+#include "../../base/error.h"
+#include "../../base/atomic_file.h"
 #include "../graph_parse.h"
 #include "../graph_prune.h"
 #include "cli.h"

@@ -2,7 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../graph/error.h"
+#include "../../base/buf.h"
+#include "../../base/error.h"
 #include "plan_cli.h"
 
 const char *sm_plan_cli_help(void)
@@ -24,14 +25,12 @@ const char *sm_plan_cli_help(void)
 
 const char *sm_plan_cli_json_name(const char *name)
 {
-    static char buf[2 * 1024 + 1];
-    size_t n = 0;
-    for (const char *c = name; *c && n + 2 < sizeof buf; c++) {
-        if (*c == '"' || *c == '\\') buf[n++] = '\\';
-        if ((unsigned char)*c >= 0x20) buf[n++] = *c;
-    }
-    buf[n] = '\0';
-    return buf;
+    static char out[6 * 1024 + 3];   /* a path of up to 1k bytes, each escaped to at most 6 */
+    sm_buf b = {0};
+    sm_buf_json_string(&b, name, strnlen(name, 1024));
+    snprintf(out, sizeof out, "%s", b.failed ? "null" : b.data);
+    sm_buf_free(&b);
+    return out;
 }
 
 const char *sm_plan_cli_mode(const sm_plan_cli *o) { return o->spec.training ? "training" : "inference"; }

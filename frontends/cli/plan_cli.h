@@ -23,8 +23,8 @@ const char *sm_plan_cli_help(void);
 int sm_plan_cli_resolve_budget(const char *cmd, sm_plan_cli *o);
 /* Loads the model at the spec's B and T and plans it. The caller frees both (m->g, *plan). */
 sm_status sm_plan_cli_build(const sm_plan_cli *o, sm_model *m, sm_plan **plan);
-/* name as a JSON string body (quotes and backslashes escaped, control bytes dropped) in a static
- * buffer: for the one user-given string the JSON outputs carry, the model's name or path. */
+/* name as a quoted JSON string (sm_buf_json_string) in a static buffer: for the one user-given string
+ * the JSON outputs carry, the model's name or path. */
 const char *sm_plan_cli_json_name(const char *name);
 /* "training" or "inference". */
 const char *sm_plan_cli_mode(const sm_plan_cli *o);

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../graph/error.h"
-#include "../../memory/atomic_file.h"
+#include "../../base/error.h"
+#include "../../base/atomic_file.h"
 #include "../checkpoint.h"
 #include "session.h"
 

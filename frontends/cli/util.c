@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../graph/error.h"
+#include "../../base/error.h"
 #include "../../memory/sysinfo.h"
 #include "cli.h"
 

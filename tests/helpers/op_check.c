@@ -8,7 +8,7 @@
 
 #include <criterion/criterion.h>
 
-#include "graph/rng.h"
+#include "base/rng.h"
 #include "ops/op.h"
 #include "scheduler/plan.h"
 

@@ -1,5 +1,4 @@
-/* json.h — a small, strict JSON (RFC 8259) parser into an immutable tree, and a string builder for
- * writing JSON.
+/* json.h — a small, strict JSON (RFC 8259) parser into an immutable tree (writing JSON: buf.h).
  *
  * Strict: no comments, trailing commas, leading zeros, NaN/Infinity, lone surrogates, invalid UTF-8 or
  * raw control characters in strings; duplicate object keys are an error unless allowed; numbers that
@@ -64,24 +63,5 @@ const char *sm_json_type_name(sm_json_type t);
 void sm_json_line_col(const char *text, size_t len, size_t offset, int *line, int *col);
 /* True if s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code points above U+10FFFF). */
 bool sm_utf8_valid(const char *s, size_t n);
-
-/* A growable byte buffer for writing JSON. Appends never fail visibly: an allocation failure sets
- * `failed`, which the caller checks once at the end. data is NUL-terminated when non-NULL. */
-typedef struct sm_json_buf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-} sm_json_buf;
-
-void sm_json_buf_init(sm_json_buf *b);
-void sm_json_buf_free(sm_json_buf *b);
-void sm_json_buf_append(sm_json_buf *b, const void *s, size_t n);
-void sm_json_buf_puts(sm_json_buf *b, const char *s);
-void sm_json_buf_printf(sm_json_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Appends s[0..n) as a quoted JSON string: escapes ", \ and control characters, keeps other UTF-8. */
-void sm_json_buf_string(sm_json_buf *b, const char *s, size_t n);
-/* Appends x with `decimals` digits after the point, or null when x is NaN or infinite: JSON has no
- * such numbers, so a value that is not one (an empty average, a diverged loss) reads as null. */
-void sm_json_buf_number(sm_json_buf *b, double x, int decimals);
 
 #endif

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../graph/error.h"
+#include "error.h"
 #include "smallmind.h"
 
 __extension__ typedef unsigned __int128 sm_u128;

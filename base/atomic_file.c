@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../graph/error.h"
+#include "error.h"
 
 /* Small writes (headers, names) are gathered so a checkpoint is not thousands of syscalls; large
  * tensor payloads bypass the buffer. */

@@ -8,50 +8,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../graph/error.h"
+#include "error.h"
+#include "pool.h"
 
 #define DEFAULT_MAX_DEPTH 64
 #define MAX_MAX_DEPTH 1024 /* parsing recurses once per level: keep the stack bounded */
-#define ARENA_BLOCK (64 * 1024)
-
-/* ---- arena: every string and item array of a document lives in a few large blocks ------------- */
-
-typedef struct block {
-    struct block *next;
-    size_t used, cap;
-    max_align_t data[];
-} block;
 
 struct sm_json_doc {
-    block *blocks;
+    sm_pool pool;   /* every string and item array of the document */
     sm_json_value root;
 };
-
-static void *arena_alloc(sm_json_doc *d, size_t n)
-{
-    n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
-    block *b = d->blocks;
-    if (!b || b->cap - b->used < n) {
-        size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-        b = malloc(sizeof *b + cap);
-        if (!b) return NULL;
-        b->next = d->blocks;
-        b->used = 0;
-        b->cap = cap;
-        d->blocks = b;
-    }
-    void *p = (char *)b->data + b->used;
-    b->used += n;
-    return p;
-}
 
 void sm_json_free(sm_json_doc *d)
 {
     if (!d) return;
-    for (block *b = d->blocks, *next; b; b = next) {
-        next = b->next;
-        free(b);
-    }
+    sm_pool_free(&d->pool);
     free(d);
 }
 
@@ -209,7 +180,7 @@ static sm_status parse_string(parser *p, const char **out, size_t *out_len)
     size_t end = p->pos;
     while (end < p->n && p->s[end] != '"') end += (p->s[end] == '\\') ? 2 : 1;
     if (end >= p->n) return fail_at(p, start, "unterminated string");
-    char *o = arena_alloc(p->doc, end - p->pos + 1);
+    char *o = sm_pool_alloc(&p->doc->pool, end - p->pos + 1);
     if (!o) return oom(p);
     size_t k = 0;
     while (p->pos < end) {
@@ -295,7 +266,7 @@ static sm_status parse_number(parser *p, sm_json_value *v)
         while (i < p->n && is_digit(p->s[i])) i++;
     }
     size_t len = i - start;
-    char *t = arena_alloc(p->doc, len + 1);
+    char *t = sm_pool_alloc(&p->doc->pool, len + 1);
     if (!t) return oom(p);
     memcpy(t, p->s + start, len);
     t[len] = '\0';
@@ -347,7 +318,7 @@ static sm_status close_container(parser *p, sm_json_value *v, size_t base)
     v->len = n;
     v->items = NULL;
     if (n) {
-        v->items = arena_alloc(p->doc, n * sizeof *v->items);
+        v->items = sm_pool_alloc(&p->doc->pool, n * sizeof *v->items);
         if (!v->items) return oom(p);
         memcpy(v->items, p->stack + base, n * sizeof *v->items);
     }
@@ -599,97 +570,4 @@ sm_status sm_json_to_i64(const sm_json_value *v, int64_t *out)
     }
     *out = neg ? (x == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)x) : (int64_t)x;
     return SM_OK;
-}
-
-/* ---- writing ---------------------------------------------------------------------------------- */
-
-void sm_json_buf_init(sm_json_buf *b) { memset(b, 0, sizeof *b); }
-
-void sm_json_buf_free(sm_json_buf *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof *b);
-}
-
-static bool buf_reserve(sm_json_buf *b, size_t extra)
-{
-    if (b->failed) return false;
-    if (b->len + extra + 1 <= b->cap) return true;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1) {
-        if (cap > SIZE_MAX / 2) {
-            b->failed = true;
-            return false;
-        }
-        cap *= 2;
-    }
-    char *d = realloc(b->data, cap);
-    if (!d) {
-        b->failed = true;
-        return false;
-    }
-    b->data = d;
-    b->cap = cap;
-    return true;
-}
-
-void sm_json_buf_append(sm_json_buf *b, const void *s, size_t n)
-{
-    if (!buf_reserve(b, n)) return;
-    if (n) memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void sm_json_buf_puts(sm_json_buf *b, const char *s) { sm_json_buf_append(b, s, strlen(s)); }
-
-void sm_json_buf_printf(sm_json_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->failed = true;
-        return;
-    }
-    if (!buf_reserve(b, (size_t)n)) return;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void sm_json_buf_string(sm_json_buf *b, const char *s, size_t n)
-{
-    sm_json_buf_append(b, "\"", 1);
-    size_t run = 0; /* bytes copied verbatim are appended in runs */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
-        char u[8];
-        if (c == '"') esc = "\\\"";
-        else if (c == '\\') esc = "\\\\";
-        else if (c == '\n') esc = "\\n";
-        else if (c == '\r') esc = "\\r";
-        else if (c == '\t') esc = "\\t";
-        else if (c == '\b') esc = "\\b";
-        else if (c == '\f') esc = "\\f";
-        else if (c < 0x20) {
-            snprintf(u, sizeof u, "\\u%04x", c);
-            esc = u;
-        }
-        if (!esc) continue;
-        sm_json_buf_append(b, s + run, i - run);
-        sm_json_buf_puts(b, esc);
-        run = i + 1;
-    }
-    sm_json_buf_append(b, s + run, n - run);
-    sm_json_buf_append(b, "\"", 1);
-}
-
-void sm_json_buf_number(sm_json_buf *b, double x, int decimals)
-{
-    if (isfinite(x)) sm_json_buf_printf(b, "%.*f", decimals, x);
-    else sm_json_buf_puts(b, "null");
 }
