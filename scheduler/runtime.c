@@ -286,7 +286,11 @@ sm_status sm_runtime_set_hook(sm_runtime *rt, sm_runtime_hook fn, void *user)
     rt->hook = fn;
     rt->hook_user = user;
     rt->n_calls = 0;
-    if (rt->hook_after) memset(rt->hook_after, 0, (size_t)rt->p->n_steps * sizeof *rt->hook_after);
+    if (!rt->hook_after && !(rt->hook_after = calloc((size_t)rt->p->n_steps + 1, sizeof *rt->hook_after))) {
+        rt->hook = NULL;
+        return sm_error(SM_ERR_NOMEM, "sm_runtime_set_hook: out of memory");
+    }
+    memset(rt->hook_after, 0, (size_t)rt->p->n_steps * sizeof *rt->hook_after);
     return SM_OK;
 }
 
@@ -323,8 +327,6 @@ sm_status sm_runtime_watch(sm_runtime *rt, sm_tensor t)
     if (w < 0)
         return sm_error(SM_ERR_INVALID_ARG, "sm_runtime_watch: no node of the plan writes '%s' (watch a tensor a "
                         "node makes, not an input or a parameter)", rt->g->t[t].name);
-    if (!rt->hook_after && !(rt->hook_after = calloc((size_t)p->n_steps + 1, sizeof *rt->hook_after)))
-        return sm_error(SM_ERR_NOMEM, "sm_runtime_watch: out of memory");
     sm_status s = add_call(rt, w, SM_HOOK_WRITTEN, t);
     return s || r < 0 ? s : add_call(rt, r - 1, SM_HOOK_NEEDED, t);
 }

@@ -175,6 +175,9 @@ Test(runtime_hook, error_stops_the_run)
     watch_grads(&m, &w);
     w.fail_with = SM_ERR_IO;
     cr_assert_eq(tiny_step(&m), SM_ERR_IO);
+    /* a hook with nothing watched is never called */
+    OK(sm_runtime_set_hook(m.rt, on_hook, &w));
+    OK(tiny_step(&m));
     /* no hook: runs as before */
     OK(sm_runtime_set_hook(m.rt, NULL, NULL));
     OK(tiny_step(&m));
