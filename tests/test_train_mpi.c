@@ -6,7 +6,8 @@
  * Needs Open MPI (CMake passes its mpirun as $SM_MPIRUN); without it the tests skip, saying so.
  * mpirun refuses root unless told (--allow-run-as-root and the two OMPI_ALLOW_RUN_AS_ROOT variables),
  * and refuses more ranks than cores unless --oversubscribe: CI machines have 2 cores and run as root.
- * --bind-to none: each rank's OpenMP threads may use any core.
+ * --bind-to none: each rank's OpenMP threads may use any core. -x passes the sanitizer options
+ * CMakeLists.txt sets for this test (Open MPI's leaks suppressed) on to the ranks.
  *
  * Tolerance: a rank's gradient is the mean over its rows and the ranks' gradients are averaged, so
  * the sums are grouped differently from one process's; the losses agree to 1e-6 relative in
@@ -43,7 +44,7 @@ static const char *mpirun(int n)
     if (!m || !*m) cr_skip_test("Open MPI is not installed (apt-get install libopenmpi-dev openmpi-bin, rebuild)");
     snprintf(cmd, sizeof cmd,
              "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 %s --allow-run-as-root --oversubscribe "
-             "--bind-to none -x OMP_WAIT_POLICY -x LSAN_OPTIONS -np %d",
+             "--bind-to none -x OMP_WAIT_POLICY -x ASAN_OPTIONS -x LSAN_OPTIONS -np %d",
              m, n);
     return cmd;
 }
