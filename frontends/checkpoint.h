@@ -2,9 +2,11 @@
  * safetensors files, tensors named as in the graph, facts about the run in __metadata__.
  *
  * Besides the caller's metadata pairs a checkpoint carries two of its own:
- *   "graph_identity": 16 hex digits, the identity of the model the weights belong to: sm_graph_identity
- *                     of what the graph's loss depends on (the forward graph, so optimizer settings
- *                     may change between runs), or of the whole graph when it has no loss;
+ *   "graph_identity": 16 hex digits, the identity of the model the weights belong to: XXH3 of the
+ *                     parameters (names, dtypes, shapes, inits) and of every node (op, inputs,
+ *                     attributes) of what the graph's loss depends on (the forward graph, so optimizer
+ *                     settings may change between runs; activation shapes are left out, so the batch
+ *                     may too), or of the whole graph when it has no loss;
  *   "metadata_xxh3":  16 hex digits, XXH3-64 over every other metadata pair except the safetensors
  *                     layer's own "sm." keys, in key order, each as key NUL value NUL.
  * A file with a metadata checksum must match it. Checkpoints written before these keys existed (no

@@ -409,6 +409,21 @@ sm_status sm_runtime_run(sm_runtime *rt);
 /* The graph the runtime runs. */
 const sm_graph *sm_runtime_graph(const sm_runtime *rt);
 
+/* Hooks: code that must run between two nodes of a run, such as the data-parallel gradient exchange
+ * (start reducing a gradient as soon as its node has written it, wait for the result before the
+ * first node that reads it). For each watched tensor the runtime calls the hook twice per run:
+ * SM_HOOK_WRITTEN after the node that writes it, and SM_HOOK_NEEDED before the first later node that
+ * reads it (none if no later node does). Calls at one point come in watch order, WRITTEN before
+ * NEEDED. The hook runs on the thread that called sm_runtime_run while the other threads wait at a
+ * barrier, so it may call libraries that want one thread (MPI_THREAD_FUNNELED). A status other than
+ * SM_OK stops the run, which returns it. Points with no call cost nothing. */
+typedef enum sm_hook_event { SM_HOOK_WRITTEN = 0, SM_HOOK_NEEDED } sm_hook_event;
+typedef sm_status (*sm_runtime_hook)(void *user, sm_hook_event ev, sm_tensor t);
+/* Sets the hook (NULL: none) and forgets the watched tensors. */
+sm_status sm_runtime_set_hook(sm_runtime *rt, sm_runtime_hook fn, void *user);
+/* Watches t, a tensor some node of the plan writes (not an input or a parameter). */
+sm_status sm_runtime_watch(sm_runtime *rt, sm_tensor t);
+
 /* Weights as safetensors files, tensors named as in the graph; every tensor carries an XXH3 checksum
  * verified on load, and files are written atomically (temp file, fsync, rename). With
  * SM_SAVE_OPTIMIZER the optimizer state is saved/loaded too (a training checkpoint). Loading refuses a

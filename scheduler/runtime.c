@@ -14,6 +14,13 @@
 #include "plan.h"
 #include "runtime_debug.h"
 
+/* One call of the hook: after step `after`, for tensor t. */
+typedef struct hook_call {
+    int after;
+    sm_hook_event ev;
+    sm_tensor t;
+} hook_call;
+
 struct sm_runtime {
     const sm_graph *g;         /* the plan's lowered graph: what runs */
     const sm_graph *user;      /* the graph the caller made the plan for (its ids are valid in g) */
@@ -27,6 +34,11 @@ struct sm_runtime {
     sm_rt_debug *debug;        /* non-NULL in debug mode (sm_runtime_set_debug) */
     sm_profile_step *prof;     /* non-NULL while profiling (sm_runtime_set_profile): one per step */
     int prof_runs;
+    sm_runtime_hook hook;      /* sm_runtime_set_hook */
+    void *hook_user;
+    hook_call *calls;          /* what the hook is called for, sorted by the step they follow */
+    int n_calls, cap_calls;
+    bool *hook_after;          /* per step: some call follows it (read by every thread) */
 };
 
 static sm_status bind(sm_runtime *rt)
@@ -98,6 +110,8 @@ void sm_runtime_free(sm_runtime *rt)
     free(rt->ptr);
     free(rt->args);
     free(rt->input_set);
+    free(rt->calls);
+    free(rt->hook_after);
     free(rt);
 }
 
@@ -171,6 +185,25 @@ sm_status sm_runtime_init_params(sm_runtime *rt, uint64_t seed)
     return SM_OK;
 }
 
+/* The hook calls due after step s, if any: every thread enters (hook_after is the same for all), the
+ * first barrier lets step s finish everywhere (a view step has no barrier of its own) and orders the
+ * master's write of *st after every thread's read of the previous one; the second publishes it.
+ * *next is the master's cursor into rt->calls. */
+static sm_status run_hooks(sm_runtime *rt, int s, int *next, sm_status *st)
+{
+    if (!rt->hook_after[s]) return SM_OK;
+#pragma omp barrier
+#pragma omp master
+    {
+        sm_status r = SM_OK;
+        for (; *next < rt->n_calls && rt->calls[*next].after == s; ++*next)
+            if (!r) r = rt->hook(rt->hook_user, rt->calls[*next].ev, rt->calls[*next].t);
+        *st = r;
+    }
+#pragma omp barrier
+    return *st;
+}
+
 sm_status sm_runtime_run(sm_runtime *rt)
 {
     if (!rt) return sm_error(SM_ERR_INVALID_ARG, "run: NULL runtime");
@@ -182,7 +215,8 @@ sm_status sm_runtime_run(sm_runtime *rt)
                             "run, set them (sm_runtime_set) before each one", g->t[i].name);
     const sm_kernel_args *args = rt->args;
     int n_steps = p->n_steps;
-    sm_status st = SM_OK;
+    sm_status st = SM_OK, hook_st = SM_OK;
+    int next_call = 0;
     if (rt->debug) {
         st = sm_rt_debug_begin(rt->debug);
         if (st) return st;
@@ -202,6 +236,7 @@ sm_status sm_runtime_run(sm_runtime *rt)
 #pragma omp master
                 sm_rt_debug_after(rt->debug, s);
 #pragma omp barrier
+                if (rt->hook && run_hooks(rt, s, &next_call, &hook_st)) break;
             }
         }
     } else if (rt->prof) {
@@ -214,14 +249,16 @@ sm_status sm_runtime_run(sm_runtime *rt)
             double t0 = master ? omp_get_wtime() : 0.0;
             for (int s = 0; s < n_steps; s++) {
                 const sm_op_def *d = sm_op_def_get(args[s].node->op);
-                if (d->is_view) continue;
-                d->forward(&args[s]);
+                if (!d->is_view) {
+                    d->forward(&args[s]);
 #pragma omp barrier
-                if (master) {
-                    const double t1 = omp_get_wtime();
-                    prof[s].seconds += t1 - t0;
-                    t0 = t1;
+                    if (master) {
+                        const double t1 = omp_get_wtime();
+                        prof[s].seconds += t1 - t0;
+                        t0 = t1;
+                    }
                 }
+                if (rt->hook && run_hooks(rt, s, &next_call, &hook_st)) break;
             }
         }
         rt->prof_runs++;
@@ -230,15 +267,68 @@ sm_status sm_runtime_run(sm_runtime *rt)
         {
             for (int s = 0; s < n_steps; s++) {
                 const sm_op_def *d = sm_op_def_get(args[s].node->op);
-                if (d->is_view) continue;
-                d->forward(&args[s]);
+                if (!d->is_view) {
+                    d->forward(&args[s]);
 #pragma omp barrier
+                }
+                if (rt->hook && run_hooks(rt, s, &next_call, &hook_st)) break;
             }
         }
     }
     for (int i = 0; i < g->n_t; i++)
         if (g->t[i].role == SM_ROLE_INPUT) rt->input_set[i] = false;
-    return st;
+    return st ? st : hook_st;
+}
+
+sm_status sm_runtime_set_hook(sm_runtime *rt, sm_runtime_hook fn, void *user)
+{
+    if (!rt) return sm_error(SM_ERR_INVALID_ARG, "sm_runtime_set_hook: NULL runtime");
+    rt->hook = fn;
+    rt->hook_user = user;
+    rt->n_calls = 0;
+    if (!rt->hook_after && !(rt->hook_after = calloc((size_t)rt->p->n_steps + 1, sizeof *rt->hook_after))) {
+        rt->hook = NULL;
+        return sm_error(SM_ERR_NOMEM, "sm_runtime_set_hook: out of memory");
+    }
+    memset(rt->hook_after, 0, (size_t)rt->p->n_steps * sizeof *rt->hook_after);
+    return SM_OK;
+}
+
+/* Inserts a call after those already due at the same step (so watch order is kept). */
+static sm_status add_call(sm_runtime *rt, int after, sm_hook_event ev, sm_tensor t)
+{
+    if (rt->n_calls == rt->cap_calls) {
+        int cap = rt->cap_calls ? 2 * rt->cap_calls : 64;
+        hook_call *c = realloc(rt->calls, (size_t)cap * sizeof *c);
+        if (!c) return sm_error(SM_ERR_NOMEM, "sm_runtime_watch: out of memory");
+        rt->calls = c;
+        rt->cap_calls = cap;
+    }
+    int i = rt->n_calls++;
+    for (; i > 0 && (rt->calls[i - 1].after > after || (rt->calls[i - 1].after == after && rt->calls[i - 1].ev > ev)); i--)
+        rt->calls[i] = rt->calls[i - 1];
+    rt->calls[i] = (hook_call){after, ev, t};
+    rt->hook_after[after] = true;
+    return SM_OK;
+}
+
+sm_status sm_runtime_watch(sm_runtime *rt, sm_tensor t)
+{
+    if (!rt || !rt->hook || !sm_graph_valid(rt->g, t))
+        return sm_error(SM_ERR_INVALID_ARG, "sm_runtime_watch: %s", !rt || !rt->hook ? "set a hook first"
+                                                                                     : "not a tensor of this graph");
+    const sm_plan *p = rt->p;
+    int w = -1, r = -1;
+    for (int s = 0; s < p->n_steps && w < 0; s++)
+        if (rt->args[s].node->out == t) w = s;
+    for (int s = w + 1; w >= 0 && s < p->n_steps && r < 0; s++)
+        for (int i = 0; i < rt->args[s].n_in && r < 0; i++)
+            if (rt->args[s].node->in[i] == t) r = s;
+    if (w < 0)
+        return sm_error(SM_ERR_INVALID_ARG, "sm_runtime_watch: no node of the plan writes '%s' (watch a tensor a "
+                        "node makes, not an input or a parameter)", rt->g->t[t].name);
+    sm_status s = add_call(rt, w, SM_HOOK_WRITTEN, t);
+    return s || r < 0 ? s : add_call(rt, r - 1, SM_HOOK_NEEDED, t);
 }
 
 sm_status sm_runtime_set_debug(sm_runtime *rt, int on)

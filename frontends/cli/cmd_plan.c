@@ -7,19 +7,22 @@
 
 #include <omp.h>
 
+#include "dist.h"
 #include "plan_cli.h"
 
 static void help(void)
 {
     printf("usage: smallmind plan [MODEL] [--train|--infer] [-B N] [-T N] [--budget BYTES|auto] [--json]\n"
            "                      [--svg FILE] [--save FILE] [--strategy naive|packed] [--threads N]\n"
-           "                      [--recompute POLICY]\n"
+           "                      [--recompute POLICY] [--ranks N]\n"
            "  A dry run: builds MODEL's graph and memory plan and prints the bytes each role takes\n"
            "  (weights, gradients, optimizer state, activations, KV cache, workspace), each arena's size\n"
            "  against its lower bound (max bytes live at one step), the total and whether it fits the\n"
            "  budget. Nothing large is allocated. Exit status 1 when the plan does not fit the budget.\n");
     printf(sm_plan_cli_help(), omp_get_max_threads());
-    printf("  --json             the report as JSON (schema: docs/plan-format.md)\n"
+    printf("  --ranks N          one rank of `mpirun -np N smallmind train`: plans B/N of the batch B and\n"
+           "                     adds the gradient exchange's receive buffer (outside the arenas) to the total\n"
+           "  --json             the report as JSON (schema: docs/plan-format.md)\n"
            "  --svg FILE         draw the activation arena (time across, offset up) into FILE\n"
            "  --save FILE        write the plan itself to FILE (reused by runs of the same graph)\n"
            "  models: %s\n", sm_cli_templates_help());
@@ -29,6 +32,7 @@ int sm_cmd_plan(int argc, char **argv)
 {
     const char *cmd = "plan";
     sm_plan_cli o = {.spec = {.name = "gpt", .inference = true}};
+    long long ranks = 1;
     sm_plan_options_default(&o.po);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -37,6 +41,10 @@ int sm_cmd_plan(int argc, char **argv)
         if (r > 0) continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return help(), 0;
         else if (!strcmp(a, "--json")) o.json = true;
+        else if (!strcmp(a, "--ranks")) {
+            if (!sm_cli_int(cmd, a, val, 1, 1 << 20, &ranks)) return 2;
+            i++;
+        }
         else if (!strcmp(a, "--svg") || !strcmp(a, "--save")) {
             if (!val) {
                 fprintf(stderr, "smallmind %s: %s needs a file name\n", cmd, a);
@@ -56,7 +64,14 @@ int sm_cmd_plan(int argc, char **argv)
     sm_model m;
     sm_plan *plan;
     double t0 = omp_get_wtime();
-    if (sm_plan_cli_build(&o, &m, &plan)) return sm_cli_fail(cmd, "%s", sm_last_error());
+    if (ranks > 1 && !o.spec.training)
+        return sm_cli_fail(cmd, "--ranks is for data-parallel training: add --train");
+    if (sm_dist_split_batch(&o.spec, (int)ranks) || sm_plan_cli_build(&o, &m, &plan))
+        return sm_cli_fail(cmd, "%s", sm_last_error());
+    /* the communication buffer: not an arena of the plan (the plan is the same on any number of ranks),
+     * a buffer the rank holds next to it (docs/memory.md) */
+    uint64_t comm = sm_dist_buffer_bytes(m.g, (int)ranks), total = sm_plan_estimate(plan) + comm;
+    char b[2][SM_BYTES_STR_MAX];
     double ms = (omp_get_wtime() - t0) * 1e3;
     char *report = NULL;
     int rc = 0;
@@ -68,19 +83,25 @@ int sm_cmd_plan(int argc, char **argv)
     if (o.json) {
         printf("{\n\"model\": {\"name\": %s, \"vocab\": %d, \"context\": %d, \"n_layer\": %d, \"n_head\": %d, "
                "\"n_embd\": %d, \"batch\": %d, \"seq\": %d},\n\"mode\": \"%s\",\n\"budget_source\": \"%s\",\n"
-               "\"build_and_plan_ms\": %.3f,\n\"plan\": %s}\n",
+               "\"build_and_plan_ms\": %.3f,\n\"data_parallel\": {\"ranks\": %lld, \"comm_buffer\": %llu, "
+               "\"total_per_rank\": %llu},\n\"plan\": %s}\n",
                sm_plan_cli_json_name(o.spec.name), c->vocab, c->context, c->n_layer, c->n_head, c->n_embd, c->batch, c->seq,
-               sm_plan_cli_mode(&o), o.budget_auto ? "auto" : o.budget ? "given" : "none", ms, report);
+               sm_plan_cli_mode(&o), o.budget_auto ? "auto" : o.budget ? "given" : "none", ms, ranks,
+               (unsigned long long)comm, (unsigned long long)total, report);
     } else {
         printf("model %s: L=%d C=%d H=%d V=%d context=%d, B=%d T=%d, %s (graph built and planned in %.1f ms)\n",
                o.spec.name, c->n_layer, c->n_embd, c->n_head, c->vocab, c->context, c->batch, c->seq,
                sm_plan_cli_mode(&o), ms);
         fputs(report, stdout);
+        if (ranks > 1)
+            printf("data parallel, %lld ranks of B=%d: + communication %s (gradient exchange receive buffer, outside "
+                   "the arenas) = %s per rank\n", ranks, c->batch, sm_format_bytes(comm, b[0], sizeof b[0]),
+                   sm_format_bytes(total, b[1], sizeof b[1]));
         if (o.budget_auto) printf("(budget auto: the smallest of RAM, available RAM and the container limit)\n");
     }
     if (o.svg && sm_plan_write_svg(plan, m.g, o.svg)) rc = sm_cli_fail(cmd, "%s", sm_last_error());
     if (!rc && o.save && sm_plan_save(plan, o.save)) rc = sm_cli_fail(cmd, "%s", sm_last_error());
-    if (!rc && o.budget && !sm_plan_can_fit(plan, o.budget)) rc = 1;
+    if (!rc && o.budget && total > o.budget) rc = 1;
 out:
     free(report);
     sm_plan_free(plan);

@@ -16,6 +16,7 @@
 #include "../../base/atomic_file.h"
 #include "../checkpoint.h"
 #include "../dataset.h"
+#include "dist.h"
 #include "train.h"
 
 static volatile sig_atomic_t stop_signal;   /* SIGINT or SIGTERM arrived: finish the step, save, exit */
@@ -81,17 +82,21 @@ typedef struct run_memory {
     uint64_t held;     /* resident before the models were built */
     uint64_t data;     /* of which the training tokens */
     uint64_t val;      /* the validation model's plan (0 without validation) */
+    uint64_t comm;     /* the gradient exchange's receive buffer (0 on one rank) */
 } run_memory;
 
 /* Refuses, before anything large is allocated, a run that would not fit its budget (inside a
  * container, the alternative is to be killed mid-run with no message). Returns 1 (printed) or 0. */
 static int check_budget(const char *cmd, const sm_train_options *o, const run_memory *rm, const sm_plan *train)
 {
-    uint64_t plan = sm_plan_estimate(train), need = rm->held + plan + rm->val;
-    char b[6][SM_BYTES_STR_MAX], val[96] = "";
+    uint64_t plan = sm_plan_estimate(train), need = rm->held + plan + rm->val + rm->comm;
+    char b[7][SM_BYTES_STR_MAX], val[160] = "";
     if (!rm->budget || need <= rm->budget) return 0;
+    int n = 0;
     if (rm->val)
-        snprintf(val, sizeof val, ", the validation model %s", sm_format_bytes(rm->val, b[2], sizeof b[2]));
+        n = snprintf(val, sizeof val, ", the validation model %s", sm_format_bytes(rm->val, b[2], sizeof b[2]));
+    if (rm->comm)
+        snprintf(val + n, sizeof val - (size_t)n, ", the gradient exchange %s", sm_format_bytes(rm->comm, b[6], sizeof b[6]));
     return sm_cli_fail(cmd, "the run needs %s but the budget is %s%s: the training plan %s (largest term: %s)%s, this "
                        "process %s (of which the training data %s). To fit: lower the batch or the sequence length "
                        "(-B, -T), recompute activations (--recompute auto), drop validation (--val-every 0), or give "
@@ -136,6 +141,7 @@ void sm_train_options_default(sm_train_options *o)
     o->val_every = 100;
     o->val_batches = 8;
     o->log_every = 10;
+    o->ranks = 1;
     sm_adamw_config_default(&o->adamw);
     o->adamw.lr = 1e-3f;
     o->adamw.min_lr = 1e-4f;
@@ -184,22 +190,26 @@ static sm_status run_batch(sm_session *s, const int32_t *x, const int32_t *y, si
     return st;
 }
 
-static sm_status validate(sm_session *train, sm_session *eval, const sm_dataset *d, int B, int T, int batches,
-                          double *out)
+/* The mean loss of the first `batches` validation batches of B rows; this rank runs its rows of each
+ * (dist.h), weighted by the tokens they score (the last batch may be padded). */
+static sm_status validate(sm_session *train, sm_session *eval, const sm_dataset *d, sm_dist *dist, int B, int T,
+                          int batches, double *out)
 {
     sm_status s = copy_params(train, eval);
+    const size_t rows = (size_t)(B / dist->size) * (size_t)T, mine = (size_t)dist->rank * rows;
     int32_t *x = malloc(sizeof *x * (size_t)B * (size_t)T * 2), *y = x + (size_t)B * T;
     if (!x) return SM_ERR_NOMEM;
-    double sum = 0;
-    int k = 0;
-    for (; !s && k < batches; k++) {
+    double sum = 0, scored = 0;
+    for (int k = 0; !s && k < batches; k++) {
         float loss;
         if (!sm_dataset_seq_batch(d, d->n_train, d->n, k, B, T, x, y)) break;
-        s = run_batch(eval, x, y, (size_t)B * T, &loss);
-        sum += loss;
+        double n = 0;
+        for (size_t i = 0; i < rows; i++) n += y[mine + i] >= 0;
+        s = run_batch(eval, x + mine, y + mine, rows, &loss);
+        if (n > 0) sum += loss * n, scored += n;
     }
     free(x);
-    *out = k ? sum / k : NAN;
+    if (!s) s = sm_dist_mean(dist, scored > 0 ? sum / scored : 0, scored, out);
     return s;
 }
 
@@ -215,7 +225,7 @@ sm_status sm_train_save(const sm_train_options *o, sm_session *s, const char *pa
     char step[32], seed[32], B[16], T[16];
     snprintf(step, sizeof step, "%lld", next_step);
     snprintf(seed, sizeof seed, "%lld", o->seed);
-    snprintf(B, sizeof B, "%d", s->m.gpt.batch);
+    snprintf(B, sizeof B, "%d", s->m.gpt.batch * o->ranks);   /* the global batch: resume on any number of ranks */
     snprintf(T, sizeof T, "%d", s->m.gpt.seq);
     char adamw[256];
     snprintf(adamw, sizeof adamw, "lr=%g min_lr=%g warmup=%lld total=%lld beta1=%g beta2=%g eps=%g wd=%g clip=%g",
@@ -235,6 +245,7 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     sm_tokenizer *tok = NULL;
     sm_session tr = {0}, ev = {0};
     sm_dataset d = {0};
+    sm_dist dist;
     int32_t *ids = NULL, *x = NULL;
     int64_t n_ids = 0;
     int rc = 1;
@@ -242,7 +253,12 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     memset(res, 0, sizeof *res);
     res->val_loss = NAN;
 
-    if (o->save && check_save_path(cmd, o)) goto out;
+    if (sm_dist_open(&dist)) {
+        sm_cli_fail(cmd, "%s", sm_last_error());
+        goto out;
+    }
+    o->ranks = dist.size;
+    if (o->save && !dist.rank && check_save_path(cmd, o)) goto out;   /* rank 0 alone writes */
     run_memory rm = {.budget = o->budget};
     if (!rm.budget && sm_cli_budget_auto(&rm.budget))
         fprintf(stderr, "smallmind %s: --budget auto: %s; the run is not checked against a budget\n", cmd,
@@ -254,11 +270,14 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     rm.held = sm_cli_rss();
     rm.data = (uint64_t)n_ids * sizeof *ids;
     o->spec.training = true;
-    if (sm_session_load(&tr, &o->spec, &o->adamw)) {
+    /* this rank's share of the global batch (dist.h) */
+    if (sm_dist_split_batch(&o->spec, dist.size) || sm_session_load(&tr, &o->spec, &o->adamw)) {
         sm_cli_fail(cmd, "%s", sm_last_error());
         goto out;
     }
-    int B = tr.m.gpt.batch, T = tr.m.gpt.seq, V = tr.m.gpt.vocab;
+    rm.comm = sm_dist_buffer_bytes(tr.m.g, dist.size);
+    /* B: the global batch; this rank runs rows [rank * Bl, (rank + 1) * Bl) of it */
+    int Bl = tr.m.gpt.batch, B = Bl * dist.size, T = tr.m.gpt.seq, V = tr.m.gpt.vocab;
     if (sm_tokenizer_check_vocab(tok, V, o->spec.name)) {
         sm_cli_fail(cmd, "%s", sm_last_error());
         goto out;
@@ -271,6 +290,10 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     ids = NULL;
     bool have_val = d.n > d.n_train && o->val_every > 0;
     if (start_sessions(cmd, o, &rm, &tr, have_val ? &ev : NULL)) goto out;
+    if (sm_dist_attach(&dist, tr.rt)) {
+        sm_cli_fail(cmd, "%s", sm_last_error());
+        goto out;
+    }
     if (o->resume) {
         sm_st_file *meta;
         if (sm_checkpoint_load(tr.rt, o->resume, SM_SAVE_OPTIMIZER, &meta)) {
@@ -293,6 +316,9 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     printf("model %s: L=%d C=%d H=%d V=%d, B=%d T=%d, %d threads; plan %s, %.1f GFLOP per step\n", o->spec.name,
            tr.m.gpt.n_layer, tr.m.gpt.n_embd, tr.m.gpt.n_head, V, B, T, o->threads ? o->threads : omp_get_max_threads(),
            sm_format_bytes(sm_plan_total_bytes(tr.plan), mem, sizeof mem), sm_plan_flops(tr.plan) / 1e9);
+    if (dist.size > 1)
+        printf("data parallel: %d ranks of B=%d each (figures above: per rank); gradient exchange buffer %s\n",
+               dist.size, Bl, sm_format_bytes(rm.comm, mem, sizeof mem));
     sm_plan_recompute_info ri;
     if (!sm_plan_recompute(tr.plan, &ri) && ri.kind != SM_RECOMPUTE_NONE) {
         char pol[64], a[SM_BYTES_STR_MAX];
@@ -306,7 +332,7 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     if (rm.budget) {
         char need[SM_BYTES_STR_MAX], budget[SM_BYTES_STR_MAX];
         printf("memory: %s of the %s budget (plans and this process)\n",
-               sm_format_bytes(rm.held + sm_plan_estimate(tr.plan) + rm.val, need, sizeof need),
+               sm_format_bytes(rm.held + sm_plan_estimate(tr.plan) + rm.val + rm.comm, need, sizeof need),
                sm_format_bytes(rm.budget, budget, sizeof budget));
     }
     fflush(stdout);
@@ -323,14 +349,23 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     double t0 = omp_get_wtime();
     long long step = start_step, saved = -1;   /* the step of the last checkpoint written */
     long long last = o->until > 0 && o->until < o->steps ? o->until : o->steps;
-    for (; step < last && !stop_signal; step++) {
-        float hp[SM_ADAMW_HPARAMS], loss;
+    const size_t rows = (size_t)Bl * T, mine = (size_t)dist.rank * rows;
+    /* every rank stops at the same step: on the signal or the time-out they agreed on (dist.h) */
+    sm_dist_vote v = {0};
+    for (; step < last && !v.signal && !v.time_up; step++) {
+        float hp[SM_ADAMW_HPARAMS], shard;
         sm_dataset_train_batch(&d, (uint64_t)o->seed, step, B, T, x, y);
         if (sm_adamw_hparams(&o->adamw, step, hp) || sm_runtime_set(tr.rt, tr.m.opt.hparams, hp, sizeof hp) ||
-            run_batch(&tr, x, y, (size_t)B * T, &loss)) {
+            run_batch(&tr, x + mine, y + mine, rows, &shard)) {
             sm_cli_fail(cmd, "step %lld: %s", step, sm_last_error());
             goto out;
         }
+        v = (sm_dist_vote){shard, stop_signal, o->max_seconds > 0 && omp_get_wtime() - t0 >= o->max_seconds};
+        if (sm_dist_agree(&dist, &v)) {
+            sm_cli_fail(cmd, "step %lld: %s", step, sm_last_error());
+            goto out;
+        }
+        float loss = (float)v.loss;
         if (!isfinite(loss)) {
             sm_cli_fail(cmd, "step %lld: the loss is %f: lower the learning rate (--lr)", step, loss);
             goto out;
@@ -351,46 +386,43 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
         fflush(stdout);
         if (have_val && (step + 1) % o->val_every == 0) {
             double vl;
-            if (validate(&tr, &ev, &d, B, T, o->val_batches, &vl)) {
+            if (validate(&tr, &ev, &d, &dist, B, T, o->val_batches, &vl)) {
                 sm_cli_fail(cmd, "validation: %s", sm_last_error());
                 goto out;
             }
             res->val_loss = vl;
             printf("%sstep %lld: validation loss %.4f\n", tty ? "\r\033[K" : "", step + 1, vl);
         }
-        if (o->save && o->save_every && (step + 1) % o->save_every == 0 && step + 1 < o->steps) {
+        if (o->save && !dist.rank && o->save_every && (step + 1) % o->save_every == 0 && step + 1 < o->steps) {
             if (save_checkpoint(o, &tr, step + 1)) {
                 sm_cli_fail(cmd, "saving: %s", sm_last_error());
                 goto out;
             }
             saved = step + 1;
         }
-        if (o->max_seconds > 0 && omp_get_wtime() - t0 >= o->max_seconds) {
-            step++;
-            break;
-        }
     }
+    int stop = v.signal ? v.signal : stop_signal;   /* one that came after the last step counts too */
     res->steps = step - start_step;
     res->seconds = omp_get_wtime() - t0;
     if (have_val && step % o->val_every != 0 && res->steps > 0) {   /* the final model's validation loss */
-        if (validate(&tr, &ev, &d, B, T, o->val_batches, &res->val_loss)) {
+        if (validate(&tr, &ev, &d, &dist, B, T, o->val_batches, &res->val_loss)) {
             sm_cli_fail(cmd, "validation: %s", sm_last_error());
             goto out;
         }
         printf("%sstep %lld: validation loss %.4f\n", tty ? "\r\033[K" : "", step, res->val_loss);
     }
-    if (stop_signal)
-        printf("\ninterrupted (%s): step %lld finished\n", stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", step);
-    if (o->save) {
+    if (stop) printf("\ninterrupted (%s): step %lld finished\n", stop == SIGTERM ? "SIGTERM" : "SIGINT", step);
+    if (o->save && !dist.rank) {
         if (saved != step && save_checkpoint(o, &tr, step)) {
             sm_cli_fail(cmd, "saving: %s", sm_last_error());
             goto out;
         }
         printf("saved %s (step %lld; resume with --resume %s)\n", o->save, step, o->save);
     }
-    rc = stop_signal ? 128 + stop_signal : 0;
+    rc = stop ? 128 + stop : 0;
 out:
     set_stop_handlers(SIG_DFL);
+    sm_dist_close(&dist, rc == 1);
     free(x);
     free(ids);
     sm_dataset_free(&d);

@@ -20,6 +20,7 @@ typedef struct sm_train_options {
     int save_every;            /* steps between checkpoints (0 = only at the end / on Ctrl-C) */
     const char *resume;        /* checkpoint to resume from */
     uint64_t budget;           /* --budget: the run's memory limit in bytes; 0 = auto (the default) */
+    int ranks;                 /* processes sharing each batch (mpirun -np N; dist.h): set by sm_train_run */
 } sm_train_options;
 
 typedef struct sm_train_result {
