@@ -460,6 +460,83 @@ typedef struct sm_gpt_tensors {
 void sm_gpt_config_default(sm_gpt_config *c);
 sm_status sm_gpt_build(sm_graph *g, const sm_gpt_config *c, sm_gpt_tensors *out);
 
+/* ---- windows: sequences longer than the context ------------------------------------------------ */
+
+/* A sequence of n positions tiled into windows of W positions with stride S (0 < S <= W; overlap
+ * W - S): windows start at 0, S, 2S, ...; the last may be partial, and is there only if no earlier
+ * window reaches the end. Their count is 0 for n = 0, 1 for n <= W, else ceil((n - W) / S) + 1. */
+typedef struct sm_windows {
+    int64_t n;            /* positions tiled */
+    int64_t window;       /* W */
+    int64_t stride;       /* S */
+    int64_t count;        /* windows */
+} sm_windows;
+
+/* Window k of a tiling. */
+typedef struct sm_window {
+    int64_t begin, end;   /* positions [begin, end): begin = k*S, end = min(begin + W, n) */
+    int64_t own;          /* [own, end) are the positions no earlier window covers: this window is the
+                             one that gives them the most left context (own = begin + W - S for k > 0,
+                             so at least W - S positions; 0 for window 0) */
+} sm_window;
+
+/* How outputs (logits, hidden states) of overlapping windows become one output per position. */
+typedef enum sm_window_combine {
+    SM_WINDOW_MEAN = 0,       /* the uniform average over the windows covering the position */
+    SM_WINDOW_MAX,            /* the element-wise maximum over them */
+    SM_WINDOW_LAST_CONTEXT    /* the one from the window with the most left context (sm_window.own) */
+} sm_window_combine;
+
+/* Fills w; SM_ERR_INVALID_ARG for n < 0, W < 1, S < 1 or S > W ("stride cannot be greater than
+ * window"). */
+sm_status sm_windows_init(sm_windows *w, int64_t n, int64_t window, int64_t stride);
+/* Window k (0 <= k < count). */
+sm_status sm_windows_get(const sm_windows *w, int64_t k, sm_window *out);
+/* The default window and stride for a context of `context` tokens: W = max(2048, context / 8),
+ * S = W / 2. */
+void sm_windows_default(int64_t context, int64_t *window, int64_t *stride);
+/* "mean", "max", "last-context" <-> the enum. */
+sm_status sm_window_combine_parse(const char *text, sm_window_combine *out);
+const char *sm_window_combine_name(sm_window_combine c);
+/* Merges window k's outputs rows[0 .. (end-begin)*dim) into out [n, dim] by `how`. Merge the windows
+ * in order k = 0, 1, ...: once window k is merged, positions before window k+1's begin are final
+ * (a mean is sum-then-divide, in window order, so results do not depend on anything else). */
+sm_status sm_windows_merge(const sm_windows *w, sm_window_combine how, int64_t k, const float *rows, int64_t dim,
+                           float *out);
+
+/* Runs a forward graph over every window of tokens[0..n), B windows per run through rt's one plan (so
+ * its memory does not grow with n), and combines the windows' outputs into out [n, D] by `how`.
+ * ids: the graph's i32 input [B, W] (W and B are its shape; a partial window is padded with token 0,
+ * which causal models never look back at); y: an f32 output of B*W*D elements, rows in (b, t) order
+ * (logits [B, W, V], hidden states [B, W, C]). */
+sm_status sm_windows_forward(sm_runtime *rt, sm_tensor ids, sm_tensor y, const int32_t *tokens, int64_t n,
+                             int64_t stride, sm_window_combine how, float *out);
+
+/* Strided evaluation of a language model over a token stream (the strided perplexity of Hugging Face's
+ * perplexity guide): the inputs tokens[0..n-1) are tiled into windows of W with stride S, and each
+ * window scores only the next-token predictions of the positions it owns (sm_window.own), so every
+ * token but the first is predicted exactly once, with at least W - S tokens of context once the
+ * stream is longer than W. S = W gives consecutive non-overlapping windows. The stream is pushed in
+ * pieces of any size and buffered in (B-1)*S + W + 1 tokens, so memory does not grow with its length;
+ * B windows go through each run. */
+typedef struct sm_window_eval sm_window_eval;
+typedef struct sm_window_eval_result {
+    int64_t tokens;       /* tokens pushed */
+    int64_t predicted;    /* tokens scored: tokens - 1 (0 for an empty stream) */
+    int64_t windows;      /* windows run */
+    int64_t runs;         /* runs of the plan */
+    double nll;           /* summed negative log-likelihood (nats) of the predicted tokens */
+    double cross_entropy; /* nll / predicted (NaN when nothing was predicted) */
+} sm_window_eval_result;
+/* ids and targets: the graph's i32 inputs [B, W]; loss: its f32 [1] mean cross-entropy over the
+ * targets that are not -1 (sm_gpt_build with with_loss). rt must outlive the evaluator. */
+sm_status sm_window_eval_create(sm_runtime *rt, sm_tensor ids, sm_tensor targets, sm_tensor loss, int64_t stride,
+                                sm_window_eval **out);
+sm_status sm_window_eval_push(sm_window_eval *e, const int32_t *tokens, int64_t n);
+/* Runs what is left (the last windows may be partial) and gives the totals; push no more after it. */
+sm_status sm_window_eval_finish(sm_window_eval *e, sm_window_eval_result *out);
+void sm_window_eval_free(sm_window_eval *e);
+
 /* ---- system memory ----------------------------------------------------------------------------- */
 
 #define SM_FEATURES_MAX 192   /* capacity of sm_sysinfo.features */
@@ -572,6 +649,33 @@ sm_status sm_plan_write_svg(const sm_plan *p, const sm_graph *g, const char *pat
  * hashes) and validates the layout before trusting it. */
 sm_status sm_plan_save(const sm_plan *p, const char *path);
 sm_status sm_plan_load(const sm_graph *g, const char *path, sm_plan **out);
+
+/* The memory configuration in one place (what `smallmind sysinfo` and the head of `smallmind plan`
+ * print): the machine's memory and container limit, the budget in effect, the context the
+ * recommended-context table suggests for it and the window/stride for that context, and the
+ * recompute, precision and KV placement policies in effect — read from a real plan when one is given,
+ * else the ones sm_plan_options_default gives a plan. */
+typedef struct sm_memory_config {
+    sm_sysinfo sys;                 /* RAM, available RAM, container limit, budget_auto, CPUs */
+    uint64_t budget;                /* the budget in effect: the one given, else sys.budget_auto */
+    int budget_given;               /* 1: given by the caller; 0: auto */
+    int64_t context;                /* sm_recommended_context(budget) */
+    int64_t window, stride;         /* sm_windows_default(context) */
+    int from_plan;                  /* 1: the fields below are a plan's; 0: a default plan's */
+    sm_recompute_policy recompute;  /* the recompute policy asked for */
+    sm_recompute_kind recompute_applied;  /* what it resolved to (NONE, EVERY, SELECTIVE) */
+    int recompute_every;            /* K when EVERY */
+    int n_stored[SM_DTYPE_COUNT];   /* the plan's float tensors stored in each type (precision) */
+    int n_kv;                       /* KV cache tensors */
+    uint64_t kv_bytes;              /* the KV arena */
+    uint64_t plan_estimate;         /* sm_plan_estimate (0 without a plan) */
+} sm_memory_config;
+
+/* Fills out; plan may be NULL; budget 0 = auto. Fails only if the system memory cannot be read. */
+sm_status sm_memory_config_get(const sm_plan *plan, uint64_t budget, sm_memory_config *out);
+/* The configuration as text for people (a block of "name  value" lines) or as a JSON object; *out is
+ * malloc'd: free() it. */
+sm_status sm_memory_config_report(const sm_memory_config *c, sm_report_format f, char **out);
 
 /* Debug runs: every tensor's bytes are filled with NaN (all ones) when its storage dies, and before
  * each node the runtime checks that its inputs' and output's ranges still belong to them (no dead

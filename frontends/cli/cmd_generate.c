@@ -1,5 +1,6 @@
 /* cmd_generate.c — `smallmind generate` (sample text, streamed token by token) and `smallmind eval`
- * (mean cross-entropy and perplexity over a file, in consecutive non-overlapping windows of T). */
+ * (mean cross-entropy and perplexity over a file, in consecutive non-overlapping windows of T, and
+ * strided with --stride: the windows come from the library, frontends/window_run.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "../dataset.h"
 #include "../../base/buf.h"
 #include "../sampler.h"
+#include "../token_stream.h"
 #include "pretrained.h"
 #include "train.h"
 
@@ -173,10 +175,65 @@ int sm_cmd_generate(int argc, char **argv)
     return rc;
 }
 
+/* Feeds one piece of the file to every evaluator. */
+typedef struct eval_sinks {
+    sm_window_eval *e[2];
+    int n;
+} eval_sinks;
+
+static sm_status eval_push(void *ctx, const int32_t *ids, int64_t n)
+{
+    eval_sinks *k = ctx;
+    sm_status st = SM_OK;
+    for (int i = 0; i < k->n && !st; i++) st = sm_window_eval_push(k->e[i], ids, n);
+    return st;
+}
+
+/* "cross_entropy": ce, "perplexity": exp(ce), each null when not finite */
+static void json_figures(sm_buf *j, double ce)
+{
+    sm_buf_puts(j, "\"cross_entropy\": ");
+    sm_buf_json_number(j, ce, 6);
+    sm_buf_puts(j, ", \"perplexity\": ");
+    sm_buf_json_number(j, exp(ce), 6);
+}
+
+static void eval_print(const char *data, bool json, int64_t W, int64_t S, const sm_window_eval_result *r, double dt)
+{
+    const sm_window_eval_result *flat = &r[0], *strided = S < W ? &r[1] : NULL;
+    if (json) {
+        sm_buf j;
+        sm_buf_init(&j);
+        sm_buf_puts(&j, "{\"file\": ");
+        sm_buf_json_string(&j, data, strlen(data));
+        sm_buf_printf(&j, ", \"tokens\": %lld, \"predicted\": %lld, \"window\": %lld, ", (long long)flat->tokens,
+                      (long long)flat->predicted, (long long)W);
+        json_figures(&j, flat->cross_entropy);   /* null if not finite: JSON has no NaN or infinity */
+        if (strided) {
+            sm_buf_printf(&j, ", \"strided\": {\"stride\": %lld, \"context_min\": %lld, \"windows\": %lld, ",
+                          (long long)S, (long long)(W - S), (long long)strided->windows);
+            json_figures(&j, strided->cross_entropy);
+            sm_buf_puts(&j, "}");
+        }
+        sm_buf_printf(&j, ", \"seconds\": %.3f}", dt);
+        puts(j.data ? j.data : "{}");
+        sm_buf_free(&j);
+        return;
+    }
+    printf("%s: %lld tokens, %lld predicted in windows of %lld: cross-entropy %.4f nats/token, perplexity %.3f "
+           "(%.1f s)\n", data, (long long)flat->tokens, (long long)flat->predicted, (long long)W, flat->cross_entropy,
+           exp(flat->cross_entropy), dt);
+    if (strided)
+        printf("strided, stride %lld (each token predicted once, with at least %lld tokens of context): cross-entropy "
+               "%.4f nats/token, perplexity %.3f (%lld windows)\n", (long long)S, (long long)(W - S),
+               strided->cross_entropy, exp(strided->cross_entropy), (long long)strided->windows);
+}
+
 int sm_cmd_eval(int argc, char **argv)
 {
     const char *cmd = "eval", *data = NULL;
     bool json = false, ids_file = false;
+    long long stride = 0;
     sm_pretrained_options p = {.batch = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -188,8 +245,13 @@ int sm_cmd_eval(int argc, char **argv)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: smallmind eval (--checkpoint FILE | --gpt2 FILE --tokenizer SPEC) --data FILE [options]\n"
                    "  Mean cross-entropy (nats/token) and perplexity of a model over a file, in consecutive\n"
-                   "  non-overlapping windows of T tokens (every token but the first is predicted once).\n"
+                   "  non-overlapping windows of T tokens (every token but the first is predicted once), and\n"
+                   "  with --stride S < T also strided: windows of T every S tokens, each token predicted once\n"
+                   "  with at least T-S tokens of context. The file is read a piece at a time: memory does not\n"
+                   "  grow with its length.\n"
                    PRETRAINED_HELP
+                   "  --window W           the same as -T\n"
+                   "  --stride S           windows start every S tokens, 1 <= S <= T (default T: no overlap)\n"
                    "  -B N                 windows per run (default 1)\n"
                    "  --data FILE          text to score\n"
                    "  --ids                FILE holds whitespace-separated token ids, not text\n"
@@ -198,7 +260,13 @@ int sm_cmd_eval(int argc, char **argv)
         } else if (!strcmp(a, "--data") && i + 1 < argc) data = argv[++i];
         else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "--ids")) ids_file = true;
-        else {
+        else if (!strcmp(a, "--window") || !strcmp(a, "--stride")) {
+            long long v;
+            if (!sm_cli_int(cmd, a, i + 1 < argc ? argv[i + 1] : NULL, 1, 1 << 24, &v)) return 2;
+            if (a[2] == 'w') p.seq = (int)v;
+            else stride = v;
+            i++;
+        } else {
             fprintf(stderr, "smallmind %s: unknown option or missing value '%s' (see --help)\n", cmd, a);
             return 2;
         }
@@ -207,51 +275,27 @@ int sm_cmd_eval(int argc, char **argv)
     sm_session s;
     sm_tokenizer *tok;
     if (sm_pretrained_open(&p, &s, &tok)) return sm_cli_fail(cmd, "%s", sm_last_error());
-    int rc = 1, B = s.m.gpt.batch, T = s.m.gpt.seq;
-    int32_t *ids = NULL, *x = malloc(sizeof *x * (size_t)B * (size_t)T * 2);
-    int64_t n = 0;
-    sm_dataset d = {0};
-    if (!x || sm_cli_read_tokens(data, tok, ids_file, &ids, &n) || sm_dataset_init(&d, ids, n, 0.0, 1)) {
-        sm_cli_fail(cmd, "%s", x ? sm_last_error() : "out of memory");
+    int rc = 1;
+    int64_t W = s.m.gpt.seq, S = stride ? stride : W;
+    eval_sinks k = {.n = S != W ? 2 : 1};   /* [0] non-overlapping, [1] strided (S > W: refused by create) */
+    sm_window_eval_result r[2];
+    double t0 = omp_get_wtime();
+    for (int i = 0; i < k.n; i++)
+        if (sm_window_eval_create(s.rt, s.m.io.tokens, s.m.io.targets, s.m.io.loss, i ? S : W, &k.e[i])) goto fail;
+    if (sm_token_stream_file(data, tok, ids_file, SM_CLI_READ_PIECE, eval_push, &k)) goto fail;
+    for (int i = 0; i < k.n; i++)
+        if (sm_window_eval_finish(k.e[i], &r[i])) goto fail;
+    if (r[0].predicted < 1) {
+        sm_cli_fail(cmd, "%s has %lld tokens: nothing to predict (it takes at least 2)", data, (long long)r[0].tokens);
         goto out;
     }
-    double sum = 0, t0 = omp_get_wtime();
-    int64_t counted = 0;
-    for (int64_t k = 0; sm_dataset_seq_batch(&d, 0, d.n, k, B, T, x, x + (size_t)B * T); k++) {
-        float loss;
-        int64_t m = 0;
-        for (int64_t i = 0; i < (int64_t)B * T; i++) m += x[(size_t)B * T + (size_t)i] >= 0;
-        if (sm_runtime_set(s.rt, s.m.io.tokens, x, sizeof *x * (size_t)B * T) ||
-            sm_runtime_set(s.rt, s.m.io.targets, x + (size_t)B * T, sizeof *x * (size_t)B * T) ||
-            sm_runtime_run(s.rt) || sm_runtime_get(s.rt, s.m.io.loss, &loss, sizeof loss)) {
-            sm_cli_fail(cmd, "%s", sm_last_error());
-            goto out;
-        }
-        sum += (double)loss * (double)m;   /* the loss is the mean over this batch's m targets */
-        counted += m;
-    }
-    double ce = counted ? sum / (double)counted : NAN, dt = omp_get_wtime() - t0;
-    if (json) {
-        sm_buf j;
-        sm_buf_init(&j);
-        sm_buf_puts(&j, "{\"file\": ");
-        sm_buf_json_string(&j, data, strlen(data));
-        sm_buf_printf(&j, ", \"tokens\": %lld, \"predicted\": %lld, \"window\": %d, \"cross_entropy\": ",
-                           (long long)d.n, (long long)counted, T);
-        sm_buf_json_number(&j, ce, 6);   /* null if not finite: JSON has no NaN or infinity */
-        sm_buf_puts(&j, ", \"perplexity\": ");
-        sm_buf_json_number(&j, exp(ce), 6);
-        sm_buf_printf(&j, ", \"seconds\": %.3f}", dt);
-        puts(j.data ? j.data : "{}");
-        sm_buf_free(&j);
-    }
-    else
-        printf("%s: %lld tokens, %lld predicted in windows of %d: cross-entropy %.4f nats/token, perplexity %.3f "
-               "(%.1f s)\n", data, (long long)d.n, (long long)counted, T, ce, exp(ce), dt);
+    eval_print(data, json, W, S, r, omp_get_wtime() - t0);
     rc = 0;
+    goto out;
+fail:
+    sm_cli_fail(cmd, "%s", sm_last_error());
 out:
-    free(x);
-    sm_dataset_free(&d);
+    for (int i = 0; i < k.n; i++) sm_window_eval_free(k.e[i]);
     sm_session_close(&s);
     sm_tokenizer_free(tok);
     return rc;

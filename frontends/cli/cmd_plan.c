@@ -1,6 +1,7 @@
 /* cmd_plan.c — `smallmind plan`: a dry run. Builds the model's graph and its memory plan, allocates
  * nothing large, and prints where every byte would go: the breakdown by role, each arena against its
- * lower bound, the total, the budget verdict, the dominant term and the option that shrinks it. */
+ * lower bound, the total, the budget verdict, the dominant term and the option that shrinks it; at its
+ * head, the memory configuration (sm_memory_config) the plan was made in. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,9 +74,12 @@ int sm_cmd_plan(int argc, char **argv)
     uint64_t comm = sm_dist_buffer_bytes(m.g, (int)ranks), total = sm_plan_estimate(plan) + comm;
     char b[2][SM_BYTES_STR_MAX];
     double ms = (omp_get_wtime() - t0) * 1e3;
-    char *report = NULL;
+    char *report = NULL, *config = NULL;
     int rc = 0;
-    if (sm_plan_report(plan, m.g, o.json ? SM_REPORT_JSON : SM_REPORT_TEXT, o.budget, &report)) {
+    sm_memory_config mc;
+    if (sm_plan_report(plan, m.g, o.json ? SM_REPORT_JSON : SM_REPORT_TEXT, o.budget, &report) ||
+        sm_memory_config_get(plan, o.budget_auto ? 0 : o.budget, &mc) ||
+        sm_memory_config_report(&mc, o.json ? SM_REPORT_JSON : SM_REPORT_TEXT, &config)) {
         rc = sm_cli_fail(cmd, "%s", sm_last_error());
         goto out;
     }
@@ -84,14 +88,15 @@ int sm_cmd_plan(int argc, char **argv)
         printf("{\n\"model\": {\"name\": %s, \"vocab\": %d, \"context\": %d, \"n_layer\": %d, \"n_head\": %d, "
                "\"n_embd\": %d, \"batch\": %d, \"seq\": %d},\n\"mode\": \"%s\",\n\"budget_source\": \"%s\",\n"
                "\"build_and_plan_ms\": %.3f,\n\"data_parallel\": {\"ranks\": %lld, \"comm_buffer\": %llu, "
-               "\"total_per_rank\": %llu},\n\"plan\": %s}\n",
+               "\"total_per_rank\": %llu},\n\"memory_config\": %s,\n\"plan\": %s}\n",
                sm_plan_cli_json_name(o.spec.name), c->vocab, c->context, c->n_layer, c->n_head, c->n_embd, c->batch, c->seq,
                sm_plan_cli_mode(&o), o.budget_auto ? "auto" : o.budget ? "given" : "none", ms, ranks,
-               (unsigned long long)comm, (unsigned long long)total, report);
+               (unsigned long long)comm, (unsigned long long)total, config, report);
     } else {
         printf("model %s: L=%d C=%d H=%d V=%d context=%d, B=%d T=%d, %s (graph built and planned in %.1f ms)\n",
                o.spec.name, c->n_layer, c->n_embd, c->n_head, c->vocab, c->context, c->batch, c->seq,
                sm_plan_cli_mode(&o), ms);
+        fputs(config, stdout);
         fputs(report, stdout);
         if (ranks > 1)
             printf("data parallel, %lld ranks of B=%d: + communication %s (gradient exchange receive buffer, outside "
@@ -104,6 +109,7 @@ int sm_cmd_plan(int argc, char **argv)
     if (!rc && o.budget && total > o.budget) rc = 1;
 out:
     free(report);
+    free(config);
     sm_plan_free(plan);
     sm_model_free(&m);
     return rc;

@@ -1,5 +1,4 @@
 /* session.c — tokenizers, corpora and model sessions for the commands. */
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -7,8 +6,9 @@
 #include <string.h>
 
 #include "../../base/error.h"
-#include "../../base/atomic_file.h"
 #include "../checkpoint.h"
+#include "../safetensors.h"
+#include "../token_stream.h"
 #include "session.h"
 
 sm_status sm_cli_tokenizer_open(const char *spec, sm_tokenizer **out)
@@ -26,61 +26,43 @@ sm_status sm_cli_tokenizer_open(const char *spec, sm_tokenizer **out)
     return sm_error(SM_ERR_INVALID_ARG, "tokenizer '%s': use 'byte' or 'gpt2:VOCAB.json:MERGES.txt'", spec);
 }
 
-static sm_status parse_ids(const char *path, const char *text, size_t len, int32_t **ids, int64_t *n)
+/* Appends a piece of the stream to a growing array. */
+typedef struct id_array {
+    int32_t *v;
+    int64_t n, cap;
+} id_array;
+
+static sm_status append_ids(void *ctx, const int32_t *ids, int64_t n)
 {
-    int64_t cap = 1024, k = 0, line = 1;
-    int32_t *v = malloc(sizeof *v * (size_t)cap);
-    const char *p = text, *end = text + len;
-    while (v && p < end) {
-        if (*p == '\n') line++;
-        if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') { p++; continue; }
-        char *e;
-        errno = 0;
-        long long x = strtoll(p, &e, 10);
-        if (e == p || errno || x < 0 || x > INT32_MAX) {
-            free(v);
-            return sm_error(SM_ERR_FORMAT, "%s:%lld: expected a token id (a decimal number >= 0)", path, (long long)line);
+    id_array *a = ctx;
+    if (n > a->cap - a->n) {
+        int64_t cap = a->cap ? a->cap : 1024;
+        while (cap - a->n < n) {
+            if (cap > INT64_MAX / 2 || (uint64_t)cap * 2 > SIZE_MAX / sizeof *a->v)
+                return sm_error(SM_ERR_NOMEM, "too many tokens to hold in memory");
+            cap *= 2;
         }
-        if (k == cap) {
-            int32_t *w = realloc(v, sizeof *v * (size_t)(cap *= 2));
-            if (!w) break;
-            v = w;
-        }
-        v[k++] = (int32_t)x;
-        p = e;
+        int32_t *v = realloc(a->v, sizeof *v * (size_t)cap);
+        if (!v) return sm_error(SM_ERR_NOMEM, "out of memory for %lld tokens", (long long)cap);
+        a->v = v;
+        a->cap = cap;
     }
-    if (!v || p < end) {
-        free(v);
-        return sm_error(SM_ERR_NOMEM, "%s: out of memory reading token ids", path);
-    }
-    *ids = v;
-    *n = k;
+    memcpy(a->v + a->n, ids, sizeof *ids * (size_t)n);
+    a->n += n;
     return SM_OK;
 }
 
 sm_status sm_cli_read_tokens(const char *path, const sm_tokenizer *tok, bool ids_file, int32_t **ids, int64_t *n)
 {
-    void *data;
-    size_t size;
-    sm_status s = sm_file_read_all(path, (size_t)1 << 34, &data, &size);
-    if (s) return s;
-    if (ids_file) {
-        s = parse_ids(path, data, size, ids, n);
-        if (!s)
-            for (int64_t i = 0; i < *n; i++)
-                if ((*ids)[i] >= sm_tokenizer_vocab_size(tok)) {
-                    s = sm_error(SM_ERR_FORMAT, "%s: token id %d at position %lld is outside the vocabulary (%d)",
-                                 path, (*ids)[i], (long long)i, sm_tokenizer_vocab_size(tok));
-                    free(*ids);
-                    break;
-                }
-    } else {
-        size_t k;
-        s = sm_tokenizer_encode(tok, data, size, ids, &k);
-        if (!s) *n = (int64_t)k;
+    id_array a = {0};
+    sm_status s = sm_token_stream_file(path, tok, ids_file, SM_CLI_READ_PIECE, append_ids, &a);
+    if (s) {
+        free(a.v);
+        return s;
     }
-    free(data);
-    return s;
+    *ids = a.v;
+    *n = a.n;
+    return SM_OK;
 }
 
 sm_status sm_session_open(sm_session *s, const sm_model_spec *spec, const sm_adamw_config *adamw, int threads)

@@ -8,6 +8,8 @@
 
 /* "byte" (default) or "gpt2:VOCAB.json:MERGES.txt". */
 sm_status sm_cli_tokenizer_open(const char *spec, sm_tokenizer **out);
+/* Bytes read at a time: the memory a streaming reader (eval) holds for its file. */
+#define SM_CLI_READ_PIECE ((size_t)1 << 20)
 /* Tokens of a text file, or of a file of whitespace-separated decimal token ids when ids_file. */
 sm_status sm_cli_read_tokens(const char *path, const sm_tokenizer *tok, bool ids_file, int32_t **ids, int64_t *n);
 
