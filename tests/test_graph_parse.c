@@ -1077,6 +1077,34 @@ Test(meaning, fixtures_load)
     }
 }
 
+/* A repeat of 2^17 statements loads, and checking each new tensor's name visits O(1) slots of the
+ * graph's name index: names were once found by scanning every tensor, n^2/2 comparisons in all (an
+ * 80k-statement repeat took 9 s). */
+Test(meaning, large_repeat_loads_with_constant_work_per_tensor)
+{
+    enum { N = 1 << 17 };
+    char src[256];
+    snprintf(src, sizeof src,
+             "smallmind-graph 1\n"
+             "param N = %d\n"
+             "input in: f32[4]\n"
+             "x = scale(in)\n"
+             "repeat i in 0..N {\n"
+             "    x = scale(x, s=0.5)\n"
+             "}\n"
+             "output x\n",
+             N);
+    sm_graph *g = load(src, NULL, 0, NULL);
+    cr_assert_eq(sm_graph_tensor_count(g), N + 2);
+    cr_assert_gt(g->name_probes, 0, "the loader adds tensors through the name index");
+    cr_assert_leq(g->name_probes, 4 * (uint64_t)(N + 2), "%llu slots visited for %d tensors",
+                  (unsigned long long)g->name_probes, N + 2);
+    char last[32];
+    snprintf(last, sizeof last, "x.%d", N);
+    cr_assert(g->t[find(g, last)].is_output, "the last rebinding of x is the output");
+    sm_graph_free(g);
+}
+
 /* Extreme attribute values reach the ops' shape rules straight from a file: each must be an error
  * at its line, never undefined behaviour (the sanitizer build checks that part). */
 Test(meaning, extreme_attributes_are_errors)
