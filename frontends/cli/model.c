@@ -41,11 +41,13 @@ static bool is_template(const char *name)
     return false;
 }
 
+/* A name that looks like a path counts as a file even when it does not exist, so that opening it
+ * reports the system's reason ("No such file or directory") instead of an unknown template. */
 bool sm_model_is_file(const char *name)
 {
     size_t n = strlen(name);
     if (is_template(name)) return false;
-    return (n > 4 && !strcmp(name + n - 4, ".smg")) || access(name, F_OK) == 0;
+    return strchr(name, '/') || (n > 4 && !strcmp(name + n - 4, ".smg")) || access(name, F_OK) == 0;
 }
 
 bool sm_cli_define(const char *cmd, sm_model_spec *spec, const char *val)
