@@ -1,13 +1,18 @@
 /* fuzz_graph_parse.c — libFuzzer target for the graph-file loader. The input is a graph file; lines
  * after a line "#--defines" are -D defines. Besides crashes, leaks and sanitizer reports, it checks
  * the loader's contract: a failure leaves a "file:line:col: error:" message, and a loaded graph's
- * canonical form loads back to a graph with the same canonical form, as does the part of it its outputs
- * depend on (what the CLI runs for inference). Build and run: fuzz/run.sh. */
+ * canonical form loads back to a graph with the same canonical form, also with the checksum line a
+ * saved file carries, as does the part of it its outputs depend on (what the CLI runs for inference). Build and run: fuzz/run.sh. */
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "frontends/graph_parse.h"
+#include "frontends/graph_print.h"
 #include "frontends/graph_prune.h"
 #include "graph/graph.h"
 #include "smallmind.h"
@@ -24,6 +29,21 @@ static const char *find(const char *hay, size_t n, const char *needle, size_t k)
 static void check(int ok)
 {
     if (!ok) __builtin_trap();
+}
+
+/* The canonical text with the checksum line sm_graph_save_file adds loads (the strict checksum check
+ * accepts what smallmind writes). */
+static void check_saved_form_loads(const char *canonical)
+{
+    size_t n = strlen(canonical);
+    char *saved = malloc(n + 64);
+    if (!saved) return;
+    memcpy(saved, canonical, n);
+    snprintf(saved + n, 64, "%s%016" PRIx64 "\n", SM_GRAPH_CHECKSUM_TAG, XXH3_64bits(canonical, n));
+    sm_graph *g = NULL;
+    check(sm_graph_load_string(saved, "saved", NULL, 0, &g) == SM_OK);
+    sm_graph_free(g);
+    free(saved);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -63,9 +83,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(sm_graph_print(g2, &t2) == SM_OK);
         check(strcmp(t1, t2) == 0);
         check(sm_graph_identity(g) == sm_graph_identity(g2));
-        free(t1);
         free(t2);
         sm_graph_free(g2);
+        check_saved_form_loads(t1);
+        free(t1);
         sm_tensor keep[64];
         int n_keep = 0;
         for (sm_tensor t = 0; t < sm_graph_tensor_count(g) && n_keep < 64; t++)
