@@ -1,6 +1,6 @@
 /* name_index.c — names to ids by open addressing on XXH3 (see name_index.h). A slot keeps the low 32
  * bits of the name's hash, which place it (the table never reaches 2^32 slots) and let a lookup skip
- * most slots without reading the owner's name, so growing rehashes nothing. */
+ * most slots without reading the owner's name; growing re-places slots without hashing a name again. */
 #include <stdlib.h>
 #include <string.h>
 

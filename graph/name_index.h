@@ -14,7 +14,7 @@
 typedef const char *(*sm_name_of)(const void *owner, int32_t id);
 
 typedef struct sm_name_index {
-    uint64_t *slot;   /* the name's hash in the high 32 bits, id + 1 in the low 32; 0 = empty */
+    uint64_t *slot;   /* the low 32 bits of the name's hash, then id + 1 in the low half; 0 = empty */
     size_t cap;       /* 0 or a power of two */
     size_t used;      /* non-empty slots, kept at most half of cap */
 } sm_name_index;
