@@ -2,7 +2,8 @@
  * after a line "#--defines" are -D defines. Besides crashes, leaks and sanitizer reports, it checks
  * the loader's contract: a failure leaves a "file:line:col: error:" message, and a loaded graph's
  * canonical form loads back to a graph with the same canonical form, also with the checksum line a
- * saved file carries, as does the part of it its outputs depend on (what the CLI runs for inference). Build and run: fuzz/run.sh. */
+ * saved file carries, as does the part of it its outputs depend on (what the CLI runs for inference);
+ * and the parser's memory stays linear in the input. Build and run: fuzz/run.sh. */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include "frontends/graph_parse.h"
 #include "frontends/graph_print.h"
+#include "frontends/graph_syntax.h"
 #include "frontends/graph_prune.h"
 #include "graph/graph.h"
 #include "smallmind.h"
@@ -46,6 +48,18 @@ static void check_saved_form_loads(const char *canonical)
     free(saved);
 }
 
+/* The parser's memory grows linearly with the text: 256 bytes of syntax tree per byte is more than
+ * any statement needs (a quoted name's buffer once was the rest of the file: quadratic). */
+static void check_parse_memory(const char *text, size_t len)
+{
+    gp_ctx c = {0};
+    gp_src src = {.name = "fuzz.smg", .text = text, .len = len};
+    gp_file f;
+    (void)gp_parse_file(&c, &src, &f);
+    check(gp_arena_bytes(&c.arena) <= 256 * len + ((size_t)256 << 10));
+    gp_arena_free(&c.arena);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char marker[] = "\n#--defines\n";
@@ -72,6 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sm_graph_load_opts o = {.defines = defs, .n_defines = n_defs, .max_tensors = 2048, .max_steps = 1 << 16};
     sm_graph *g = NULL;
     sm_graph_params params;
+    check_parse_memory(text, len);
     sm_status s = sm_graph_load_text(text, len, "fuzz.smg", &o, &g, &params);
     if (s) {
         check(g == NULL && sm_last_error()[0] != '\0');
