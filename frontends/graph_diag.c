@@ -55,6 +55,13 @@ void gp_arena_free(gp_arena *a)
     }
 }
 
+size_t gp_arena_bytes(const gp_arena *a)
+{
+    size_t n = 0;
+    for (const gp_block *b = a->head; b; b = b->next) n += sizeof *b + b->cap;
+    return n;
+}
+
 sm_status gp_nomem(void) { return sm_error(SM_ERR_NOMEM, "reading a graph file: out of memory"); }
 
 /* ---- error messages ---- */

@@ -378,7 +378,8 @@ sm_status gp_eval(gp_ctx *c, const gp_file *f, const gp_define *defs, int n_defs
             .params = params};
     sm_status s = check_defines(&E, f);
     if (!s) s = exec_block(&E, f->stmts, f->n_stmts);
-    free(E.tab);
+    free(E.syms);
+    sm_name_index_free(&E.names);
     free(E.explicit_role);
     return s;
 }

@@ -3,6 +3,7 @@
 #ifndef SM_GRAPH_EVAL_IMPL_H
 #define SM_GRAPH_EVAL_IMPL_H
 
+#include "../graph/name_index.h"
 #include "graph_eval.h"
 
 #define GP_MAX_NUMEL ((int64_t)1 << 40)
@@ -28,8 +29,9 @@ typedef struct gp_ev {
     int n_defs;
     int max_tensors;
     int64_t max_steps, steps;
-    gp_sym **tab;            /* open addressing, power-of-two capacity */
-    size_t cap, used;
+    gp_sym **syms;        /* every symbol ever named, by number; names maps a name to its number */
+    int n_syms, cap_syms;
+    sm_name_index names;
     bool *explicit_role;  /* per tensor: its role was written out (role=...), keep it when marked */
     int cap_role;
     gp_params *params;

@@ -26,9 +26,8 @@ static sm_status unknown_number_name(gp_ev *E, const gp_expr *e, bool dtypes)
     gp_suggest sg;
     char hint[SM_NAME_MAX + 32];
     gp_suggest_init(&sg, e->name);
-    for (size_t i = 0; i < E->cap; i++)
-        if (E->tab[i] && (E->tab[i]->kind == GP_SYM_PARAM || E->tab[i]->kind == GP_SYM_LOOP))
-            gp_suggest_add(&sg, E->tab[i]->name);
+    for (int i = 0; i < E->n_syms; i++)
+        if (E->syms[i]->kind == GP_SYM_PARAM || E->syms[i]->kind == GP_SYM_LOOP) gp_suggest_add(&sg, E->syms[i]->name);
     for (int i = 0; dtypes && i < SM_DTYPE_COUNT; i++) gp_suggest_add(&sg, sm_dtype_name((sm_dtype)i));
     for (size_t i = 0; i < sizeof gp_reserved / sizeof *gp_reserved; i++) gp_suggest_add(&sg, gp_reserved[i]);
     return gp_error(E->c, e->pos, SM_ERR_FORMAT, "unknown parameter '%s'%s", e->name,
@@ -213,8 +212,8 @@ sm_status gp_resolve(gp_ev *E, const gp_name *nm, sm_tensor *out)
     gp_suggest sg;
     char hint[SM_NAME_MAX + 32];
     gp_suggest_init(&sg, name);
-    for (size_t i = 0; i < E->cap; i++)
-        if (E->tab[i] && E->tab[i]->kind == GP_SYM_TENSOR) gp_suggest_add(&sg, E->tab[i]->name);
+    for (int i = 0; i < E->n_syms; i++)
+        if (E->syms[i]->kind == GP_SYM_TENSOR) gp_suggest_add(&sg, E->syms[i]->name);
     return gp_error(E->c, nm->pos, SM_ERR_FORMAT, "unknown tensor '%s'%s", name, gp_suggest_text(&sg, hint, sizeof hint));
 }
 

@@ -2,22 +2,14 @@
  * [ ], so a long call may span lines. A bare name may carry {expr} interpolations (h{l}.ln1.w); a
  * "quoted name" may hold any bytes (names made by the C API) and is never interpolated. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "graph_syntax.h"
 
-typedef struct {
-    gp_ctx *c;
-    const gp_src *src;
-    const char *t;
-    size_t i, end;
-    int line;
-    size_t bol;           /* offset the current line starts at (column base) */
-    gp_token *tok;
-    int n, cap;
-} lexer;
+typedef gp_lexer lexer;
 
 static gp_pos pos_at(const lexer *L, size_t off, size_t len)
 {
@@ -30,10 +22,10 @@ static bool is_digit(int ch) { return ch >= '0' && ch <= '9'; }
 static sm_status push(lexer *L, gp_token tk)
 {
     if (L->n == L->cap) {
-        int cap = L->cap ? L->cap * 2 : 256;
-        gp_token *nt = gp_alloc(&L->c->arena, (size_t)cap * sizeof *nt);
+        if (L->cap > INT_MAX / 2) return gp_error(L->c, tk.pos, SM_ERR_FORMAT, "a statement of more than 2^30 tokens");
+        int cap = L->cap ? L->cap * 2 : 64;
+        gp_token *nt = realloc(L->tok, (size_t)cap * sizeof *nt);
         if (!nt) return gp_nomem();
-        if (L->n) memcpy(nt, L->tok, (size_t)L->n * sizeof *nt);
         L->tok = nt;
         L->cap = cap;
     }
@@ -75,11 +67,22 @@ static int hexval(char ch)
     return -1;
 }
 
-/* "..." with escapes \" \\ \n \t \xHH; one line; no NUL byte. */
+/* Where the quoted name starting at s ends: its closing quote, or where it is cut off. */
+static size_t qname_end(const lexer *L, size_t s)
+{
+    const char *t = L->t;
+    size_t i = s + 1;
+    while (i < L->end && t[i] != '"' && t[i] != '\n') i += t[i] == '\\' && i + 1 < L->end ? 2 : 1;
+    return i;
+}
+
+/* "..." with escapes \" \\ \n \t \xHH; one line; no NUL byte. Decoding only shortens, so the
+ * name's bytes as written bound its buffer (the rest of the file would make memory quadratic in the
+ * number of quoted names). */
 static sm_status lex_qname(lexer *L, gp_token *tk)
 {
     size_t s = L->i++;
-    char *buf = gp_alloc(&L->c->arena, L->end - s + 1);
+    char *buf = gp_alloc(&L->c->arena, qname_end(L, s) - s + 1);
     if (!buf) return gp_nomem();
     size_t n = 0;
     for (;;) {
@@ -160,64 +163,72 @@ static sm_status lex_number(lexer *L, gp_token *tk)
     return SM_OK;
 }
 
-sm_status gp_lex(gp_ctx *c, const gp_src *src, size_t start, size_t end, int line, int col, gp_token **out,
-                 int *n_out)
+void gp_lexer_init(gp_lexer *L, gp_ctx *c, const gp_src *src, size_t start, size_t end, int line, int col)
 {
-    lexer L = {.c = c, .src = src, .t = src->text, .i = start, .end = end, .line = line};
-    L.bol = start - (size_t)(col - 1);
+    *L = (gp_lexer){.c = c, .src = src, .t = src->text, .i = start, .end = end, .line = line,
+                    .bol = start - (size_t)(col - 1)};
+}
+
+void gp_lexer_free(gp_lexer *L)
+{
+    free(L->tok);
+    L->tok = NULL;
+    L->n = L->cap = 0;
+}
+
+sm_status gp_lex_statement(gp_lexer *L)
+{
+    const char *t = L->t;
     int nest = 0; /* ( and [ depth: newlines inside them do not end a statement */
     sm_status s = SM_OK;
+    L->n = 0;
     while (!s) {
-        while (L.i < L.end && (L.t[L.i] == ' ' || L.t[L.i] == '\t' || L.t[L.i] == '\r')) L.i++;
-        if (L.i < L.end && L.t[L.i] == '#')
-            while (L.i < L.end && L.t[L.i] != '\n') L.i++;
+        while (L->i < L->end && (t[L->i] == ' ' || t[L->i] == '\t' || t[L->i] == '\r')) L->i++;
+        if (L->i < L->end && t[L->i] == '#')
+            while (L->i < L->end && t[L->i] != '\n') L->i++;
         gp_token tk = {0};
-        if (L.i >= L.end) {
+        if (L->i >= L->end) {
             tk.kind = GT_EOF;
-            tk.pos = pos_at(&L, L.end, 0);
-            s = push(&L, tk);
-            break;
+            tk.pos = pos_at(L, L->end, 0);
+            return push(L, tk);
         }
-        char ch = L.t[L.i];
+        char ch = t[L->i];
         if (ch == '\n') {
             tk.kind = GT_NEWLINE;
-            tk.pos = pos_at(&L, L.i, 1);
-            L.i++;
-            L.line++;
-            L.bol = L.i;
-            if (!nest) s = push(&L, tk);
+            tk.pos = pos_at(L, L->i, 1);
+            L->i++;
+            L->line++;
+            L->bol = L->i;
+            if (!nest) return push(L, tk);
             continue;
         }
-        if (is_alpha(ch)) s = lex_name(&L, &tk);
-        else if (is_digit(ch)) s = lex_number(&L, &tk);
-        else if (ch == '"') s = lex_qname(&L, &tk);
-        else if (ch == '.' && peek(&L, 1) == '.') {
+        if (is_alpha(ch)) s = lex_name(L, &tk);
+        else if (is_digit(ch)) s = lex_number(L, &tk);
+        else if (ch == '"') s = lex_qname(L, &tk);
+        else if (ch == '.' && peek(L, 1) == '.') {
             tk.kind = GT_PUNCT;
             tk.punct = '.';
-            tk.pos = pos_at(&L, L.i, 2);
-            L.i += 2;
+            tk.pos = pos_at(L, L->i, 2);
+            L->i += 2;
         } else if (ch && strchr("=,:()[]{}+-*/%", ch)) {
             tk.kind = GT_PUNCT;
             tk.punct = ch;
-            tk.pos = pos_at(&L, L.i, 1);
-            L.i++;
+            tk.pos = pos_at(L, L->i, 1);
+            L->i++;
             if (ch == '(' || ch == '[') nest++;
             if ((ch == ')' || ch == ']') && nest > 0) nest--;
             if (nest > GP_MAX_DEPTH)
-                s = gp_error(c, tk.pos, SM_ERR_FORMAT, "brackets nested more than %d deep", GP_MAX_DEPTH);
+                s = gp_error(L->c, tk.pos, SM_ERR_FORMAT, "brackets nested more than %d deep", GP_MAX_DEPTH);
         } else {
             unsigned char u = (unsigned char)ch;
-            gp_pos p = pos_at(&L, L.i, 1);
-            if (u == 0) s = gp_error(c, p, SM_ERR_FORMAT, "NUL byte in the text (is this a binary file?)");
-            else if (u >= 0x21 && u < 0x7f) s = gp_error(c, p, SM_ERR_FORMAT, "unexpected character '%c'", ch);
-            else s = gp_error(c, p, SM_ERR_FORMAT, "unexpected byte 0x%02x (names outside quotes are ASCII)", u);
+            gp_pos p = pos_at(L, L->i, 1);
+            if (u == 0) s = gp_error(L->c, p, SM_ERR_FORMAT, "NUL byte in the text (is this a binary file?)");
+            else if (u >= 0x21 && u < 0x7f) s = gp_error(L->c, p, SM_ERR_FORMAT, "unexpected character '%c'", ch);
+            else s = gp_error(L->c, p, SM_ERR_FORMAT, "unexpected byte 0x%02x (names outside quotes are ASCII)", u);
         }
-        if (!s && tk.kind != GT_EOF) s = push(&L, tk);
+        if (!s) s = push(L, tk);
     }
-    if (s) return s;
-    *out = L.tok;
-    *n_out = L.n;
-    return SM_OK;
+    return s;
 }
 
 const char *gp_token_desc(const gp_token *t, char *buf, size_t cap)

@@ -2,12 +2,15 @@
  * carries, parsing the -D defines, then parse + evaluate (graph_parse.c, graph_eval.c). */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <xxhash.h>
 
+#include "../base/atomic_file.h"
 #include "../base/error.h"
 #include "graph_eval.h"
 #include "graph_parse.h"
@@ -15,35 +18,84 @@
 
 #define MAX_FILE_BYTES ((size_t)64 << 20)
 
-/* A saved file ends with "# smallmind-checksum xxh3:<16 hex>\n" over every byte before that line.
- * A file without the line (written by hand) is taken as it is; one whose line does not match was
- * changed after it was saved. */
+/* A saved file ends with the line "# smallmind-checksum xxh3:<16 lowercase hex>" over every byte
+ * before that line (blank lines may follow it). A file without such a line (written by hand) is
+ * taken as it is. Any other line that looks like one — not last, another case, a short hash, spaces —
+ * is an error, so that no edit of a saved file slips through a checksum line it made malformed. */
+#define CHECKSUM_WORD "smallmind-checksum"
+#define CHECKSUM_HEX 16
+
+typedef struct src_line {
+    size_t off, len;  /* without the '\n' */
+    int line;
+} src_line;
+
+static bool blank(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') return false;
+    return true;
+}
+
+/* A comment whose text starts with the checksum word in any case. */
+static bool checksum_like(const char *p, size_t n)
+{
+    size_t i = 0, k = strlen(CHECKSUM_WORD);
+    while (i < n && (p[i] == ' ' || p[i] == '\t')) i++;
+    if (i == n || p[i++] != '#') return false;
+    while (i < n && (p[i] == ' ' || p[i] == '\t')) i++;
+    return n - i >= k && strncasecmp(p + i, CHECKSUM_WORD, k) == 0;
+}
+
+/* The exact form smallmind writes; *want gets the hash it holds. */
+static bool checksum_exact(const char *p, size_t n, uint64_t *want)
+{
+    size_t tag = strlen(SM_GRAPH_CHECKSUM_TAG);
+    if (n != tag + CHECKSUM_HEX || memcmp(p, SM_GRAPH_CHECKSUM_TAG, tag) != 0) return false;
+    *want = 0;
+    for (size_t i = tag; i < n; i++) {
+        int v = p[i] >= '0' && p[i] <= '9' ? p[i] - '0' : p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10 : -1;
+        if (v < 0) return false;
+        *want = *want << 4 | (uint64_t)v;
+    }
+    return true;
+}
+
+static sm_status checksum_error(const gp_src *src, src_line at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static sm_status checksum_error(const gp_src *src, src_line at, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    gp_pos pos = {.src = src, .line = at.line, .col = 1, .off = at.off, .len = at.len};
+    return gp_error(NULL, pos, SM_ERR_FORMAT, "%s; if you edited it on purpose, delete this line", msg);
+}
+
 static sm_status verify_checksum(const gp_src *src)
 {
-    size_t n = src->len, tag = strlen(SM_GRAPH_CHECKSUM_TAG);
-    while (n > 0 && (src->text[n - 1] == '\n' || src->text[n - 1] == '\r')) n--;
-    size_t bol = n;
-    while (bol > 0 && src->text[bol - 1] != '\n') bol--;
-    if (n - bol != tag + 16 || memcmp(src->text + bol, SM_GRAPH_CHECKSUM_TAG, tag) != 0) return SM_OK;
-    char hex[17];
-    memcpy(hex, src->text + bol + tag, 16);
-    hex[16] = '\0';
-    uint64_t want = 0;
-    for (int i = 0; i < 16; i++) {
-        char ch = hex[i];
-        int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-        if (v < 0) return SM_OK; /* not our line */
-        want = want << 4 | (uint64_t)v;
-    }
-    uint64_t got = XXH3_64bits(src->text, bol);
-    if (got == want) return SM_OK;
+    src_line mark = {0};  /* the first checksum-looking line; line 0: none yet */
     int line = 1;
-    for (size_t i = 0; i < bol; i++) line += src->text[i] == '\n';
-    gp_pos at = {.src = src, .line = line, .col = 1, .off = bol, .len = n - bol};
-    return gp_error(NULL, at, SM_ERR_FORMAT,
-                    "checksum mismatch (the text hashes to %016" PRIx64 "): the file changed after smallmind saved "
-                    "it; if you edited it on purpose, delete this line",
-                    got);
+    for (size_t off = 0; off < src->len; line++) {
+        const char *p = src->text + off, *nl = memchr(p, '\n', src->len - off);
+        size_t n = nl ? (size_t)(nl - p) : src->len - off;
+        if (mark.line && !blank(p, n))
+            return checksum_error(src, mark, "a checksum line must be the file's last line, and line %d follows "
+                                  "it: the file changed after smallmind saved it", line);
+        if (checksum_like(p, n)) mark = (src_line){off, n, line};
+        off += n + 1;
+    }
+    if (!mark.line) return SM_OK;
+    uint64_t want, got = XXH3_64bits(src->text, mark.off);
+    if (!checksum_exact(src->text + mark.off, mark.len, &want))
+        return checksum_error(src, mark, "malformed checksum line: smallmind writes '%s' and %d lowercase hex "
+                              "digits, alone on the line", SM_GRAPH_CHECKSUM_TAG, CHECKSUM_HEX);
+    if (got != want)
+        return checksum_error(src, mark, "checksum mismatch (the text hashes to %016" PRIx64 "): the file changed "
+                              "after smallmind saved it", got);
+    return SM_OK;
 }
 
 static sm_status parse_defines(gp_ctx *c, const char *const *defs, int n, bool soft, gp_define *out)
@@ -146,39 +198,12 @@ sm_status sm_graph_load_string(const char *text, const char *name, const char *c
 
 sm_status sm_graph_read_file(const char *path, char **text, size_t *len)
 {
+    void *data = NULL;
     *text = NULL;
     *len = 0;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return sm_error(SM_ERR_IO, "cannot open graph file '%s': %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    sm_status s = buf ? SM_OK : gp_nomem();
-    while (!s) {
-        if (n == cap) {
-            char *nb = cap >= MAX_FILE_BYTES ? NULL : realloc(buf, cap * 2);
-            if (!nb) {
-                s = cap >= MAX_FILE_BYTES ? sm_error(SM_ERR_FORMAT, "graph file '%s' is larger than %zu MiB", path,
-                                                     MAX_FILE_BYTES >> 20)
-                                          : gp_nomem();
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t k = fread(buf + n, 1, cap - n, fp);
-        n += k;
-        if (k == 0) {
-            if (ferror(fp)) s = sm_error(SM_ERR_IO, "reading graph file '%s' failed", path);
-            break;
-        }
-    }
-    fclose(fp);
-    if (s) {
-        free(buf);
-        return s;
-    }
-    *text = buf;
-    *len = n;
+    sm_status s = sm_file_read_all(path, MAX_FILE_BYTES, &data, len);
+    if (s) return sm_error_prefix(s, "graph file: ");
+    *text = data;
     return SM_OK;
 }
 

@@ -1,6 +1,8 @@
 /* graph_parse.c — the graph-file parser: tokens to a syntax tree (graph_syntax.h). It only checks
  * the form; names, shapes and ops are checked when the tree is evaluated (graph_eval.c). */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "graph_syntax.h"
@@ -10,15 +12,16 @@
 typedef struct {
     gp_ctx *c;
     const gp_src *src;
-    gp_token *t;
-    int n, i;
+    gp_lexer lx;          /* the current statement's tokens */
+    int i;                /* the next one */
 } parser;
 
 static const char *const keywords[] = {"param",  "input", "weight", "tensor",     "output",
                                        "loss",   "grad",  "repeat", "checkpoint"};
 #define N_KEYWORDS ((int)(sizeof keywords / sizeof keywords[0]))
 
-static gp_token *tok(parser *P, int k) { return &P->t[P->i + k < P->n ? P->i + k : P->n - 1]; }
+/* Token k ahead; past the statement's end, its last token (end of line or of file). */
+static gp_token *tok(parser *P, int k) { return &P->lx.tok[P->i + k < P->lx.n ? P->i + k : P->lx.n - 1]; }
 static bool punct(const gp_token *t, char ch) { return t->kind == GT_PUNCT && t->punct == ch; }
 static bool word(const gp_token *t, const char *w)
 {
@@ -49,11 +52,12 @@ static sm_status expect_line_end(parser *P)
     return SM_OK;
 }
 
-/* Appends one element to an arena array, doubling its capacity as needed. */
+/* Appends one element to an arena array, doubling its capacity as needed. Most lists (a name's
+ * parts, a call's tensors and attributes) hold one or two elements: they start with room for one. */
 static void *push(parser *P, void **arr, int *n, int *cap, size_t elem)
 {
     if (*n == *cap) {
-        int nc = *cap ? *cap * 2 : 4;
+        int nc = *cap ? *cap * 2 : 1;
         void *na = gp_alloc(&P->c->arena, (size_t)nc * elem);
         if (!na) return NULL;
         if (*n) memcpy(na, *arr, (size_t)*n * elem);
@@ -162,9 +166,11 @@ static sm_status parse_interp(parser *P, const gp_token *t, size_t open, size_t 
     at.len = close - open + 1;
     if (close == open + 1) return gp_error(P->c, at, SM_ERR_FORMAT, "empty {} in a name");
     parser sub = {.c = P->c, .src = P->src};
-    sm_status s = gp_lex(P->c, P->src, open + 1, close, at.line, at.col + 1, &sub.t, &sub.n);
+    gp_lexer_init(&sub.lx, P->c, P->src, open + 1, close, at.line, at.col + 1);
+    sm_status s = gp_lex_statement(&sub.lx);
     if (!s) s = parse_expr(&sub, out);
     if (!s && tok(&sub, 0)->kind != GT_EOF) s = expected(&sub, "'}'");
+    gp_lexer_free(&sub.lx);
     return s;
 }
 
@@ -394,12 +400,28 @@ static sm_status parse_stmt(parser *P, gp_stmt *st, int nest)
     return expect_line_end(P);
 }
 
-/* Statements up to end of file (top level) or up to a '}' (repeat body). */
-static sm_status parse_block(parser *P, gp_stmt **out, int *n_out, int nest)
+/* Makes tok(P, 0) the first token of the next statement (or a '}', or the end of the file), lexing
+ * the next statement once every token of this one is used. */
+static sm_status skip_blank_lines(parser *P)
 {
-    int cap = 0;
     for (;;) {
-        while (tok(P, 0)->kind == GT_NEWLINE) P->i++;
+        if (P->i >= P->lx.n) {
+            sm_status s = gp_lex_statement(&P->lx);
+            if (s) return s;
+            P->i = 0;
+        }
+        if (tok(P, 0)->kind != GT_NEWLINE) return SM_OK;
+        P->i++;
+    }
+}
+
+/* Statements up to end of file (top level) or up to a '}' (repeat body), into a growing heap array
+ * *v of *cap. */
+static sm_status parse_stmts(parser *P, gp_stmt **v, int *n, int *cap, int nest)
+{
+    for (;;) {
+        sm_status s = skip_blank_lines(P);
+        if (s) return s;
         gp_token *t = tok(P, 0);
         if (t->kind == GT_EOF) {
             if (nest > 0) return expected(P, "'}' closing the repeat");
@@ -409,17 +431,42 @@ static sm_status parse_block(parser *P, gp_stmt **out, int *n_out, int nest)
             if (nest > 0) return SM_OK;
             return gp_error(P->c, t->pos, SM_ERR_FORMAT, "'}' without a repeat to close");
         }
-        gp_stmt *st = push(P, (void **)out, n_out, &cap, sizeof *st);
-        if (!st) return gp_nomem();
-        sm_status s = parse_stmt(P, st, nest);
-        if (s) return s;
+        if (*n == *cap) {
+            if (*cap > INT_MAX / 2) return gp_error(P->c, t->pos, SM_ERR_FORMAT, "more than 2^30 statements");
+            int nc = *cap ? *cap * 2 : 16;
+            gp_stmt *nv = realloc(*v, (size_t)nc * sizeof *nv);
+            if (!nv) return gp_nomem();
+            *v = nv;
+            *cap = nc;
+        }
+        gp_stmt *st = &(*v)[(*n)++];
+        memset(st, 0, sizeof *st);
+        if ((s = parse_stmt(P, st, nest))) return s;
     }
+}
+
+/* A block's statements, in the arena at their exact size: they are most of a long file's tree, and
+ * an arena array that doubles would leave every smaller copy behind. */
+static sm_status parse_block(parser *P, gp_stmt **out, int *n_out, int nest)
+{
+    gp_stmt *v = NULL;
+    int n = 0, cap = 0;
+    sm_status s = parse_stmts(P, &v, &n, &cap, nest);
+    if (!s && n) {
+        *out = gp_alloc(&P->c->arena, (size_t)n * sizeof *v);
+        if (*out) memcpy(*out, v, (size_t)n * sizeof *v);
+        else s = gp_nomem();
+    }
+    if (!s) *n_out = n;
+    free(v);
+    return s;
 }
 
 /* smallmind-graph 1 */
 static sm_status parse_version(parser *P)
 {
-    while (tok(P, 0)->kind == GT_NEWLINE) P->i++;
+    sm_status s = skip_blank_lines(P);
+    if (s) return s;
     gp_token *t = tok(P, 0);
     if (!word(t, "smallmind") || !punct(tok(P, 1), '-') || !word(tok(P, 2), "graph") || tok(P, 3)->kind != GT_INT)
         return gp_error(P->c, t->pos, SM_ERR_FORMAT,
@@ -435,24 +482,31 @@ sm_status gp_parse_file(gp_ctx *c, const gp_src *src, gp_file *out)
 {
     parser P = {.c = c, .src = src};
     memset(out, 0, sizeof *out);
-    sm_status s = gp_lex(c, src, 0, src->len, 1, 1, &P.t, &P.n);
-    if (!s) s = parse_version(&P);
+    gp_lexer_init(&P.lx, c, src, 0, src->len, 1, 1);
+    sm_status s = parse_version(&P);
     if (!s) s = parse_block(&P, &out->stmts, &out->n_stmts, 0);
+    gp_lexer_free(&P.lx);
     return s;
 }
 
 sm_status gp_parse_define(gp_ctx *c, const gp_src *src, const char **key, gp_pos *key_pos, gp_expr **value)
 {
     parser P = {.c = c, .src = src};
-    sm_status s = gp_lex(c, src, 0, src->len, 1, 1, &P.t, &P.n);
-    if (s) return s;
-    gp_token *t = tok(&P, 0);
-    if (t->kind != GT_NAME || t->interp || !punct(tok(&P, 1), '='))
-        return gp_error(c, t->pos, SM_ERR_INVALID_ARG, "a define is KEY=VALUE, like T=4096");
-    *key_pos = t->pos;
-    if (!(*key = ident(&P, t))) return gp_nomem();
-    P.i += 2;
-    s = parse_expr(&P, value);
+    gp_lexer_init(&P.lx, c, src, 0, src->len, 1, 1);
+    sm_status s = gp_lex_statement(&P.lx);
+    gp_token *t = s ? NULL : tok(&P, 0);
+    if (!s && (t->kind != GT_NAME || t->interp || !punct(tok(&P, 1), '=')))
+        s = gp_error(c, t->pos, SM_ERR_INVALID_ARG, "a define is KEY=VALUE, like T=4096");
+    if (!s) {
+        *key_pos = t->pos;
+        *key = ident(&P, t);
+        s = *key ? SM_OK : gp_nomem();
+    }
+    if (!s) {
+        P.i += 2;
+        s = parse_expr(&P, value);
+    }
     if (!s && tok(&P, 0)->kind != GT_EOF) s = expected(&P, "end of the define");
+    gp_lexer_free(&P.lx);
     return s;
 }

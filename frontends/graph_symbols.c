@@ -1,6 +1,7 @@
 /* graph_symbols.c — the evaluator's symbol table: one namespace for parameters, loop variables and
- * tensors, open addressing on FNV-1a. A loop variable's entry is emptied when its repeat ends; a
- * tensor name, once in the graph, stays taken. */
+ * tensors, numbered in the order they are first named and found through a name index (XXH3, open
+ * addressing). A loop variable's entry is emptied when its repeat ends; a tensor name, once in the
+ * graph, stays taken. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,47 +11,37 @@
 
 const char *const gp_reserved[4] = {"true", "false", "inf", "nan"};
 
-static uint64_t hash_str(const char *s)
+static const char *sym_name(const void *owner, int32_t id) { return ((const gp_ev *)owner)->syms[id]->name; }
+
+static gp_sym *sym_lookup(const gp_ev *E, const char *name)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    int32_t id = sm_name_index_find(&E->names, name, sym_name, E, NULL);
+    return id < 0 ? NULL : E->syms[id];
 }
 
 gp_sym *gp_sym_find(const gp_ev *E, const char *name)
 {
-    if (!E->cap) return NULL;
-    for (size_t i = hash_str(name) & (E->cap - 1);; i = (i + 1) & (E->cap - 1)) {
-        if (!E->tab[i]) return NULL;
-        if (strcmp(E->tab[i]->name, name) == 0) return E->tab[i]->kind == GP_SYM_NONE ? NULL : E->tab[i];
-    }
+    gp_sym *s = sym_lookup(E, name);
+    return s && s->kind != GP_SYM_NONE ? s : NULL;
 }
 
 /* The entry for name (a new, empty one if absent). */
 gp_sym *gp_sym_intern(gp_ev *E, const char *name)
 {
-    if ((E->used + 1) * 2 > E->cap) {
-        size_t cap = E->cap ? E->cap * 2 : 256;
-        gp_sym **tab = calloc(cap, sizeof *tab);
-        if (!tab) return NULL;
-        for (size_t j = 0; j < E->cap; j++) {
-            if (!E->tab[j]) continue;
-            size_t i = hash_str(E->tab[j]->name) & (cap - 1);
-            while (tab[i]) i = (i + 1) & (cap - 1);
-            tab[i] = E->tab[j];
-        }
-        free(E->tab);
-        E->tab = tab;
-        E->cap = cap;
+    gp_sym *s = sym_lookup(E, name);
+    if (s) return s;
+    if (E->n_syms == E->cap_syms) {
+        int cap = E->cap_syms ? E->cap_syms * 2 : 256;
+        gp_sym **syms = realloc(E->syms, (size_t)cap * sizeof *syms);
+        if (!syms) return NULL;
+        E->syms = syms;
+        E->cap_syms = cap;
     }
-    size_t i = hash_str(name) & (E->cap - 1);
-    for (; E->tab[i]; i = (i + 1) & (E->cap - 1))
-        if (strcmp(E->tab[i]->name, name) == 0) return E->tab[i];
-    gp_sym *s = gp_alloc(&E->c->arena, sizeof *s);
+    s = gp_alloc(&E->c->arena, sizeof *s);
     if (!s || !(s->name = gp_strndup(&E->c->arena, name, strlen(name)))) return NULL;
+    if (sm_name_index_add(&E->names, s->name, E->n_syms)) return NULL;
     s->next_suffix = 1;
-    E->tab[i] = s;
-    E->used++;
+    E->syms[E->n_syms++] = s;
     return s;
 }
 

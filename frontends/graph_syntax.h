@@ -34,6 +34,7 @@ typedef struct gp_arena {
 void *gp_alloc(gp_arena *a, size_t bytes);                  /* zeroed; NULL when out of memory */
 char *gp_strndup(gp_arena *a, const char *s, size_t n);
 void gp_arena_free(gp_arena *a);
+size_t gp_arena_bytes(const gp_arena *a);                   /* held from the system, for memory checks */
 
 /* ---- tokens ---- */
 
@@ -166,9 +167,25 @@ void gp_suggest_add(gp_suggest *s, const char *cand);
 /* "; did you mean 'x'?" or "" — for appending to a message. buf needs SM_NAME_MAX + 24 bytes. */
 const char *gp_suggest_text(const gp_suggest *s, char *buf, size_t cap);
 
-/* Lexes src->text[start, end) whose first byte sits at (line, col). */
-sm_status gp_lex(gp_ctx *c, const gp_src *src, size_t start, size_t end, int line, int col, gp_token **out,
-                 int *n_out);
+/* The lexer hands out one statement's tokens at a time, so its memory is a statement's, not the
+ * file's (a 2^20-line file made 16M tokens). */
+typedef struct gp_lexer {
+    gp_ctx *c;
+    const gp_src *src;
+    const char *t;        /* src->text */
+    size_t i, end;        /* next byte; end of the range lexed */
+    int line;
+    size_t bol;           /* offset the current line starts at (column base) */
+    gp_token *tok;        /* the current statement's tokens (malloc'd, reused) */
+    int n, cap;
+} gp_lexer;
+
+/* Lexes src->text[start, end), whose first byte sits at (line, col). */
+void gp_lexer_init(gp_lexer *L, gp_ctx *c, const gp_src *src, size_t start, size_t end, int line, int col);
+/* Replaces tok[0, n) with the next statement's tokens: up to and including its end of line (newlines
+ * inside ( ) and [ ] do not end it), or up to the end of the range, marked by a GT_EOF token. */
+sm_status gp_lex_statement(gp_lexer *L);
+void gp_lexer_free(gp_lexer *L);
 /* "'='", "end of line", "name 'x'" — for "expected X, found Y". */
 const char *gp_token_desc(const gp_token *t, char *buf, size_t cap);
 

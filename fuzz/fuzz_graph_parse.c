@@ -1,13 +1,20 @@
 /* fuzz_graph_parse.c — libFuzzer target for the graph-file loader. The input is a graph file; lines
  * after a line "#--defines" are -D defines. Besides crashes, leaks and sanitizer reports, it checks
  * the loader's contract: a failure leaves a "file:line:col: error:" message, and a loaded graph's
- * canonical form loads back to a graph with the same canonical form, as does the part of it its outputs
- * depend on (what the CLI runs for inference). Build and run: fuzz/run.sh. */
+ * canonical form loads back to a graph with the same canonical form, also with the checksum line a
+ * saved file carries, as does the part of it its outputs depend on (what the CLI runs for inference);
+ * and the parser's memory stays linear in the input. Build and run: fuzz/run.sh. */
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "frontends/graph_parse.h"
+#include "frontends/graph_print.h"
+#include "frontends/graph_syntax.h"
 #include "frontends/graph_prune.h"
 #include "graph/graph.h"
 #include "smallmind.h"
@@ -24,6 +31,33 @@ static const char *find(const char *hay, size_t n, const char *needle, size_t k)
 static void check(int ok)
 {
     if (!ok) __builtin_trap();
+}
+
+/* The canonical text with the checksum line sm_graph_save_file adds loads (the strict checksum check
+ * accepts what smallmind writes). */
+static void check_saved_form_loads(const char *canonical)
+{
+    size_t n = strlen(canonical);
+    char *saved = malloc(n + 64);
+    if (!saved) return;
+    memcpy(saved, canonical, n);
+    snprintf(saved + n, 64, "%s%016" PRIx64 "\n", SM_GRAPH_CHECKSUM_TAG, XXH3_64bits(canonical, n));
+    sm_graph *g = NULL;
+    check(sm_graph_load_string(saved, "saved", NULL, 0, &g) == SM_OK);
+    sm_graph_free(g);
+    free(saved);
+}
+
+/* The parser's memory grows linearly with the text: 256 bytes of syntax tree per byte is more than
+ * any statement needs (a quoted name's buffer once was the rest of the file: quadratic). */
+static void check_parse_memory(const char *text, size_t len)
+{
+    gp_ctx c = {0};
+    gp_src src = {.name = "fuzz.smg", .text = text, .len = len};
+    gp_file f;
+    (void)gp_parse_file(&c, &src, &f);
+    check(gp_arena_bytes(&c.arena) <= 256 * len + ((size_t)256 << 10));
+    gp_arena_free(&c.arena);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -52,6 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sm_graph_load_opts o = {.defines = defs, .n_defines = n_defs, .max_tensors = 2048, .max_steps = 1 << 16};
     sm_graph *g = NULL;
     sm_graph_params params;
+    check_parse_memory(text, len);
     sm_status s = sm_graph_load_text(text, len, "fuzz.smg", &o, &g, &params);
     if (s) {
         check(g == NULL && sm_last_error()[0] != '\0');
@@ -63,9 +98,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(sm_graph_print(g2, &t2) == SM_OK);
         check(strcmp(t1, t2) == 0);
         check(sm_graph_identity(g) == sm_graph_identity(g2));
-        free(t1);
         free(t2);
         sm_graph_free(g2);
+        check_saved_form_loads(t1);
+        free(t1);
         sm_tensor keep[64];
         int n_keep = 0;
         for (sm_tensor t = 0; t < sm_graph_tensor_count(g) && n_keep < 64; t++)

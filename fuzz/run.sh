@@ -1,22 +1,37 @@
 #!/bin/sh
-# fuzz/run.sh — build the graph-file parser's libFuzzer target with clang (ASan + UBSan) and run it.
+# fuzz/run.sh — build one of SmallMind's libFuzzer targets with clang (ASan + UBSan) and run it.
 #
-#   fuzz/run.sh [SECONDS] [extra libFuzzer flags...]     (default 600 seconds, one job, one core)
+#   fuzz/run.sh [TARGET] [SECONDS] [extra libFuzzer flags...]   (default: graph, 600 seconds, one core)
 #
-# It compiles the library sources directly (no CMake needed) into build-fuzz/, seeds a working corpus
-# from examples/*.smg, tests/fixtures/graphs/*.smg and fuzz/seeds/*.smg (inputs that once found bugs),
-# plus the inputs kept by earlier runs in build-fuzz/corpus, and runs until SECONDS pass or something
-# is found. Findings are written as
-# build-fuzz/crash-* / leak-* / timeout-* files; reproduce one with
-#   build-fuzz/fuzz_graph_parse build-fuzz/crash-<hash>
+# TARGET is one of
+#   graph        fuzz/fuzz_graph_parse.c: the graph-file loader; seeds from examples/*.smg,
+#                tests/fixtures/graphs/*.smg and fuzz/seeds/*.smg (inputs that once found bugs)
+#   safetensors  fuzz/fuzz_safetensors.c: the safetensors reader (header length, JSON header, data
+#                section); seeds from fuzz/seeds/safetensors/ (valid tiny files, truncated and
+#                malformed ones)
+# It compiles the library sources directly (no CMake needed) into build-fuzz/obj/ (shared by the
+# targets) and runs in build-fuzz/TARGET/, with the seeds plus the inputs kept by earlier runs in
+# build-fuzz/TARGET/corpus, until SECONDS pass or something is found. Findings are written as
+# build-fuzz/TARGET/crash-* / leak-* / timeout-* files; reproduce one with
+#   build-fuzz/TARGET/fuzz_TARGET build-fuzz/TARGET/crash-<hash>
 # The summary line libFuzzer prints at the end ("Done N runs in S second(s)") gives the exec count.
+# Two targets can run at once (one core each) once build-fuzz/obj is built.
 set -eu
 cd "$(dirname "$0")/.."
+TARGET=graph
+case "${1:-}" in
+graph | safetensors) TARGET=$1; shift ;;
+esac
 SECONDS_TO_RUN=${1:-600}
 [ $# -gt 0 ] && shift
+case "$TARGET" in
+graph) SRC=fuzz/fuzz_graph_parse.c BIN=fuzz_graph_parse DICT=fuzz/graph.dict MAX_LEN=16384 ;;
+safetensors) SRC=fuzz/fuzz_safetensors.c BIN=fuzz_safetensors DICT=fuzz/safetensors.dict MAX_LEN=8192 ;;
+esac
 CC=${CC:-clang}
 OUT=build-fuzz
-mkdir -p "$OUT/obj" "$OUT/corpus"
+DIR="$OUT/$TARGET"
+mkdir -p "$OUT/obj" "$DIR/corpus"
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -g -O1 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -I. -fopenmp"
@@ -29,21 +44,23 @@ for src in base/*.c graph/*.c ops/*.c scheduler/*.c memory/*.c frontends/*.c; do
   fi
   objs="$objs $obj"
 done
-$CC $CFLAGS $SAN -fsanitize=fuzzer fuzz/fuzz_graph_parse.c $objs -lxxhash -lm -o "$OUT/fuzz_graph_parse"
+$CC $CFLAGS $SAN -fsanitize=fuzzer "$SRC" $objs -lxxhash -lm -o "$DIR/$BIN"
 
-SEEDS="$OUT/seeds"
+SEEDS="$DIR/seeds"
 rm -rf "$SEEDS" && mkdir -p "$SEEDS"
-cp examples/*.smg "$SEEDS"/ 2>/dev/null || true
-cp tests/fixtures/graphs/*.smg "$SEEDS"/ 2>/dev/null || true
-cp fuzz/seeds/*.smg "$SEEDS"/ 2>/dev/null || true   # inputs that once found bugs
+if [ "$TARGET" = graph ]; then
+  cp examples/*.smg tests/fixtures/graphs/*.smg fuzz/seeds/*.smg "$SEEDS"/ 2>/dev/null || true
+else
+  cp fuzz/seeds/safetensors/* "$SEEDS"/
+fi
 
 # -jobs=1 runs one fuzzing process (one core) whose log goes to fuzz-0.log in the current directory:
-# run it from build-fuzz/ so the log lands there; it is also copied to stdout at the end.
+# run it from the target's folder so the log lands there; it is also copied to stdout at the end.
 # detect_leaks checks every input for leaks; the rss limit catches runaway allocations.
-cd "$OUT"
+cd "$DIR"
 status=0
-./fuzz_graph_parse corpus seeds -dict=../fuzz/graph.dict -max_total_time="$SECONDS_TO_RUN" \
-  -jobs=1 -workers=1 -max_len=16384 -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 \
+./"$BIN" corpus seeds -dict=../../"$DICT" -max_total_time="$SECONDS_TO_RUN" \
+  -jobs=1 -workers=1 -max_len="$MAX_LEN" -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 \
   -artifact_prefix=./ -print_final_stats=1 "$@" || status=$?
-cat fuzz-0.log 2>/dev/null | tail -40
+tail -40 fuzz-0.log 2>/dev/null
 exit $status

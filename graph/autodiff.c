@@ -107,7 +107,8 @@ static sm_status finish_param(sm_graph *g, sm_tensor p, sm_tensor gt, int t0, co
         sm_status s = sm_graph_op(g, SM_OP_SCALE, &gt, 1, &a, name, &gt);
         if (s) return s;
     } else {
-        memcpy(g->t[gt].name, name, strlen(name) + 1);
+        sm_status s = sm_graph_rename(g, gt, name);
+        if (s) return s;
     }
     claimed[gt] = true;
     g->t[gt].role = SM_ROLE_GRAD;

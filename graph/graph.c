@@ -49,6 +49,7 @@ void sm_graph_free(sm_graph *g)
     if (!g) return;
     free(g->t);
     free(g->nodes);
+    sm_name_index_free(&g->names);
     free(g);
 }
 
@@ -66,25 +67,38 @@ static sm_status grow(void **p, int *cap, int need, size_t elem)
     return SM_OK;
 }
 
+/* The index's view of the tensors: an id past n_t was dropped by a rollback. */
+static const char *tensor_name(const void *owner, int32_t id)
+{
+    const sm_graph *g = owner;
+    return id < g->n_t ? g->t[id].name : NULL;
+}
+
 sm_status sm_graph_find(const sm_graph *g, const char *name, sm_tensor *out)
 {
     if (!g || !name) return sm_error(SM_ERR_INVALID_ARG, "sm_graph_find: NULL argument");
-    for (int i = 0; i < g->n_t; i++)
-        if (strcmp(g->t[i].name, name) == 0) {
-            if (out) *out = i;
-            return SM_OK;
-        }
-    return sm_error(SM_ERR_INVALID_ARG, "no tensor named '%s' in the graph", name);
+    int32_t id = sm_name_index_find(&g->names, name, tensor_name, g, NULL);
+    if (id < 0) return sm_error(SM_ERR_INVALID_ARG, "no tensor named '%s' in the graph", name);
+    if (out) *out = id;
+    return SM_OK;
+}
+
+/* name must be free: it names no tensor of g yet. */
+static sm_status check_name(sm_graph *g, const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len >= SM_NAME_MAX)
+        return sm_error(SM_ERR_INVALID_ARG, "tensor name '%s' must be 1 to %d bytes long", name,
+                        SM_NAME_MAX - 1);
+    if (sm_name_index_find(&g->names, name, tensor_name, g, &g->name_probes) >= 0)
+        return sm_error(SM_ERR_INVALID_ARG, "a tensor named '%s' already exists; names are unique", name);
+    return SM_OK;
 }
 
 sm_status sm_graph_add_tensor(sm_graph *g, const char *name, sm_dtype dtype, sm_role role, int ndim,
                               const int64_t *shape, sm_tensor *out)
 {
     if (!g || !name || !out) return sm_error(SM_ERR_INVALID_ARG, "adding a tensor: NULL argument");
-    size_t len = strlen(name);
-    if (len == 0 || len >= SM_NAME_MAX)
-        return sm_error(SM_ERR_INVALID_ARG, "tensor name '%s' must be 1 to %d bytes long", name,
-                        SM_NAME_MAX - 1);
     if ((unsigned)dtype >= SM_DTYPE_COUNT)
         return sm_error(SM_ERR_INVALID_ARG, "tensor '%s': unknown dtype %d", name, (int)dtype);
     if (ndim < 1 || ndim > SM_MAX_DIMS)
@@ -94,14 +108,13 @@ sm_status sm_graph_add_tensor(sm_graph *g, const char *name, sm_dtype dtype, sm_
         if (!shape || shape[i] < 1 || shape[i] > ((int64_t)1 << 40))
             return sm_error(SM_ERR_SHAPE, "tensor '%s': dim %d is %lld; every dim must be >= 1", name, i,
                             shape ? (long long)shape[i] : 0LL);
-    if (sm_graph_find(g, name, NULL) == SM_OK)
-        return sm_error(SM_ERR_INVALID_ARG, "a tensor named '%s' already exists; names are unique", name);
-    sm_error_clear();
-    sm_status s = grow((void **)&g->t, &g->cap_t, g->n_t + 1, sizeof *g->t);
+    sm_status s = check_name(g, name);
+    if (!s) s = grow((void **)&g->t, &g->cap_t, g->n_t + 1, sizeof *g->t);
+    if (!s) s = sm_name_index_add(&g->names, name, g->n_t);
     if (s) return s;
     sm_tensor_rec *r = &g->t[g->n_t];
     memset(r, 0, sizeof *r);
-    memcpy(r->name, name, len + 1);
+    memcpy(r->name, name, strlen(name) + 1);
     r->ndim = ndim;
     for (int i = 0; i < SM_MAX_DIMS; i++) r->ne[i] = i < ndim ? shape[i] : 1;
     r->dtype = dtype;
@@ -205,17 +218,28 @@ sm_status sm_graph_checkpoint(sm_graph *g, sm_tensor t)
     return SM_OK;
 }
 
+sm_status sm_graph_rename(sm_graph *g, sm_tensor t, const char *name)
+{
+    if (!sm_graph_valid(g, t) || !name) return sm_error(SM_ERR_INVALID_ARG, "rename: not a tensor of this graph");
+    sm_status s = check_name(g, name);
+    if (!s) s = sm_name_index_add(&g->names, name, t);
+    if (s) return s;
+    memcpy(g->t[t].name, name, strlen(name) + 1);
+    return SM_OK;
+}
+
 sm_status sm_graph_clone(const sm_graph *g, sm_graph **out)
 {
     if (!g || !out) return sm_error(SM_ERR_INVALID_ARG, "sm_graph_clone: NULL argument");
     sm_graph *c = calloc(1, sizeof *c);
     if (!c) return sm_error(SM_ERR_NOMEM, "copying a graph: out of memory");
     *c = *g;
+    sm_status s = sm_name_index_copy(&g->names, &c->names);
     c->t = malloc(sizeof *c->t * (size_t)(g->n_t ? g->n_t : 1));
     c->nodes = malloc(sizeof *c->nodes * (size_t)(g->n_nodes ? g->n_nodes : 1));
     c->cap_t = g->n_t ? g->n_t : 1;
     c->cap_nodes = g->n_nodes ? g->n_nodes : 1;
-    if (!c->t || !c->nodes) {
+    if (s || !c->t || !c->nodes) {
         sm_graph_free(c);
         return sm_error(SM_ERR_NOMEM, "copying a graph of %d tensors: out of memory", g->n_t);
     }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "name_index.h"
 #include "smallmind.h"
 
 typedef struct sm_tensor_rec {
@@ -37,6 +38,10 @@ struct sm_graph {
     sm_node *nodes;            /* in insertion order, which is a valid topological order */
     int n_nodes, cap_nodes;
     sm_tensor loss;
+    /* Tensor names to ids. Slots of tensors dropped by a rollback (n_t lowered) or renamed stay
+     * behind; lookups check the name in t[], so such a slot never matches. */
+    sm_name_index names;
+    uint64_t name_probes;      /* slots visited by the lookups adding tensors did: O(1) each */
 };
 
 /* Element count and storage bytes of a tensor. */
@@ -47,6 +52,8 @@ const char *sm_shape_str(const sm_tensor_rec *r, char *buf, size_t cap);
 /* Adds a tensor record; returns its id or SM_NO_TENSOR (with the error set) on failure. */
 sm_status sm_graph_add_tensor(sm_graph *g, const char *name, sm_dtype dtype, sm_role role, int ndim,
                               const int64_t *shape, sm_tensor *out);
+/* Renames tensor t to name, which must be free (autodiff names a parameter's gradient this way). */
+sm_status sm_graph_rename(sm_graph *g, sm_tensor t, const char *name);
 /* A deep copy of g (the plan's lowered graph starts as one). */
 sm_status sm_graph_clone(const sm_graph *g, sm_graph **out);
 /* True if id is a tensor of g. */

@@ -453,6 +453,32 @@ Test(cli, check_and_print_graph_files)
     cr_assert(strstr(out, "usage: smallmind print"));
 }
 
+/* A missing file named like a path says so (it was once called a template); a bare name that is no
+ * file and a template's name are not graph files either. */
+Test(cli, check_names_a_missing_file)
+{
+    const char *cli = getenv("SM_CLI");
+    cr_assert(cli, "SM_CLI is set by ctest");
+    static char out[4096], cmd[2048];
+    const struct {
+        const char *name, *want;
+    } cases[] = {
+        {"/nonexistent", "graph file: cannot open '/nonexistent': No such file or directory; check the path\n"},
+        {"sm-no-such-file.smg",
+         "graph file: cannot open 'sm-no-such-file.smg': No such file or directory; check the path\n"},
+        {"sm-no-such-file", "smallmind check: 'sm-no-such-file' is not a graph file (No such file or directory); "
+                            "check reads graph files, templates are built in\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, "cd /tmp && %s check %s 2>&1", cli, cases[i].name);
+        cr_assert_eq(sh(cmd, out, sizeof out), 1, "%s", out);
+        cr_assert_str_eq(out, cases[i].want);
+    }
+    snprintf(cmd, sizeof cmd, "%s plan /nonexistent/x 2>&1", cli);
+    cr_assert_eq(sh(cmd, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "graph file: cannot open '/nonexistent/x': No such file or directory"), "%s", out);
+}
+
 /* train, generate, plan: the commands that take a model take a graph file (with -D), and a file's
  * checkpoint opens its inference graph (no targets, no loss) for generation. */
 Test(cli, train_generate_and_plan_a_graph_file, .timeout = 300)

@@ -380,3 +380,101 @@ Test(save, unwritable_directory_is_an_io_error)
     cr_assert_str_eq(sm_last_error(), "cannot create a temporary file next to '/nonexistent/dir/g.smg'");
     sm_graph_free(g);
 }
+
+/* ---- the checksum line: only the exact form, only last ---- */
+
+#define BODY "smallmind-graph 1\ninput x: f32[2]\ny: f32[2] = gelu(x)\noutput y\n"   /* 4 lines */
+
+/* BODY, then the checksum line of the bytes before it, formatted by fmt (which takes the hash), then
+ * after. */
+static const char *saved_text(const char *fmt, const char *after)
+{
+    static char buf[1024];
+    size_t n = (size_t)snprintf(buf, sizeof buf, "%s", BODY);
+    n += (size_t)snprintf(buf + n, sizeof buf - n, fmt, (unsigned long long)XXH3_64bits(BODY, strlen(BODY)));
+    snprintf(buf + n, sizeof buf - n, "%s", after);
+    return buf;
+}
+
+static void expect_checksum_error(const char *text, const char *want)
+{
+    sm_graph *g = NULL;
+    cr_assert_eq(sm_graph_load_string(text, "g.smg", NULL, 0, &g), SM_ERR_FORMAT, "accepted:\n%s", text);
+    cr_assert_null(g);
+    cr_assert(strncmp(sm_last_error(), want, strlen(want)) == 0, "got:\n%s\nwant:\n%s\nfor:\n%s", sm_last_error(),
+              want, text);
+    cr_assert(strstr(sm_last_error(), "delete this line"), "%s", sm_last_error());
+}
+
+static void expect_loads(const char *text)
+{
+    sm_graph *g = NULL;
+    cr_assert_eq(sm_graph_load_string(text, "g.smg", NULL, 0, &g), SM_OK, "%s\nfor:\n%s", sm_last_error(), text);
+    cr_assert_eq(sm_graph_tensor_count(g), 2);
+    sm_graph_free(g);
+}
+
+#define GOOD "# smallmind-checksum xxh3:%016llx\n"
+#define NOT_LAST "g.smg:5:1: error: a checksum line must be the file's last line, and line 6 follows it"
+#define MALFORMED "g.smg:5:1: error: malformed checksum line: smallmind writes '# smallmind-checksum xxh3:' and 16 " \
+                  "lowercase hex digits, alone on the line"
+
+Test(checksum, a_statement_or_comment_after_the_line_is_an_error)
+{
+    expect_checksum_error(saved_text(GOOD, "z = gelu(y)\n"), NOT_LAST);
+    expect_checksum_error(saved_text(GOOD, "\n\n# a note\n"), "g.smg:5:1: error: a checksum line must be the file's "
+                          "last line, and line 8 follows it");
+    expect_checksum_error(saved_text(GOOD, "# smallmind-checksum xxh3:0000000000000000\n"), NOT_LAST);
+}
+
+Test(checksum, a_moved_line_is_an_error)
+{
+    char text[512];
+    snprintf(text, sizeof text, "smallmind-graph 1\n# smallmind-checksum xxh3:%016llx\n%s",
+             (unsigned long long)XXH3_64bits("smallmind-graph 1\n", 18), BODY + 18);
+    expect_checksum_error(text, "g.smg:2:1: error: a checksum line must be the file's last line, and line 3 follows "
+                          "it");
+}
+
+Test(checksum, any_other_form_is_an_error)
+{
+    static const char *const forms[] = {
+        "# SmallMind-Checksum xxh3:%016llx\n",   /* case changed */
+        "# smallmind-checksum XXH3:%016llx\n",
+        "# smallmind-checksum xxh3:%016llX\n",
+        "# smallmind-checksum xxh3:%017llx\n",   /* 17 digits */
+        "# smallmind-checksum xxh3:%016llx \n",  /* spaces, a CR, a missing space */
+        "  # smallmind-checksum xxh3:%016llx\n",
+        "# smallmind-checksum xxh3:%016llx\r\n",
+        "#smallmind-checksum xxh3:%016llx\n",
+        "#\tsmallmind-checksum  xxh3:%016llx\n",
+        "# smallmind-checksum xxh64:%016llx\n",
+        "# smallmind-checksum\n",
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) expect_checksum_error(saved_text(forms[i], ""), MALFORMED);
+    /* short hashes: the first 15 digits, the last 8 */
+    unsigned long long h = XXH3_64bits(BODY, strlen(BODY));
+    char text[256];
+    snprintf(text, sizeof text, "%s# smallmind-checksum xxh3:%015llx\n", BODY, h >> 4);
+    expect_checksum_error(text, MALFORMED);
+    snprintf(text, sizeof text, "%s# smallmind-checksum xxh3:%08llx\n", BODY, h & 0xffffffffull);
+    expect_checksum_error(text, MALFORMED);
+}
+
+Test(checksum, the_hash_covers_exactly_the_bytes_before_the_line)
+{
+    char text[512];
+    snprintf(text, sizeof text, " %s# smallmind-checksum xxh3:%016llx\n", BODY,
+             (unsigned long long)XXH3_64bits(BODY, strlen(BODY)));
+    expect_checksum_error(text, "g.smg:5:1: error: checksum mismatch");
+    expect_loads(saved_text(GOOD, ""));
+    expect_loads(saved_text("# smallmind-checksum xxh3:%016llx", ""));   /* no final newline */
+    expect_loads(saved_text(GOOD, "\n \t\n\r\n"));                        /* blank lines after it */
+}
+
+Test(checksum, files_without_one_load_as_they_are)
+{
+    expect_loads(BODY);
+    expect_loads("smallmind-graph 1\n# about the smallmind-checksum line: print -o writes it\n"
+                 "input x: f32[2]\ny: f32[2] = gelu(x)\noutput y\n");
+}

@@ -52,8 +52,8 @@ typedef struct sm_model {
 const char *sm_cli_templates_help(void);
 /* Builds the model; with spec->training also its backward and AdamW step. */
 sm_status sm_model_load(const sm_model_spec *spec, sm_model *m);
-/* True if name is a graph file rather than a template: not a template name, and it exists or ends in
- * ".smg". */
+/* True if name is a graph file rather than a template: not a template name, and it exists, contains
+ * a '/' or ends in ".smg". */
 bool sm_model_is_file(const char *name);
 /* Adds "-D KEY=VALUE" to spec (val is KEY=VALUE); prints a usage error and returns false if full. */
 bool sm_cli_define(const char *cmd, sm_model_spec *spec, const char *val);

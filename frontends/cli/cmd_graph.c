@@ -1,10 +1,12 @@
 /* cmd_graph.c — `smallmind check FILE` (parse and instantiate a graph file, print its first error
  * with the offending line) and `smallmind print MODEL` (the canonical form of a graph file or
  * template: expanded, concrete shapes, ready to diff or hash). */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -56,7 +58,11 @@ int sm_cmd_check(int argc, char **argv)
     sm_model_spec spec = {0};
     int rc = parse("check", argc, argv, &spec, NULL, help_check);
     if (rc >= 0) return rc;
-    if (!sm_model_is_file(spec.name)) return sm_cli_fail("check", "'%s' is a template, not a graph file", spec.name);
+    if (!sm_model_is_file(spec.name)) { /* a template's name, or a bare name that is no file */
+        const char *why = access(spec.name, F_OK) ? strerror(errno) : "it names a template";
+        return sm_cli_fail("check", "'%s' is not a graph file (%s); check reads graph files, templates are built in",
+                           spec.name, why);
+    }
     sm_model m;
     if (sm_model_load(&spec, &m)) {
         /* the diagnostic names the file and line itself */

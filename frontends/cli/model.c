@@ -42,11 +42,13 @@ static bool is_template(const char *name)
     return false;
 }
 
+/* A name that looks like a path counts as a file even when it does not exist, so that opening it
+ * reports the system's reason ("No such file or directory") instead of an unknown template. */
 bool sm_model_is_file(const char *name)
 {
     size_t n = strlen(name);
     if (is_template(name)) return false;
-    return (n > 4 && !strcmp(name + n - 4, ".smg")) || access(name, F_OK) == 0;
+    return strchr(name, '/') || (n > 4 && !strcmp(name + n - 4, ".smg")) || access(name, F_OK) == 0;
 }
 
 bool sm_cli_define(const char *cmd, sm_model_spec *spec, const char *val)
@@ -136,9 +138,7 @@ static sm_status load_file(const sm_model_spec *spec, sm_model *m)
     sm_graph_load_opts o = {.defines = spec->defines, .n_defines = spec->n_defines, .soft_defines = soft,
                             .n_soft_defines = n_soft};
     sm_graph_params params;
-    /* the graph reader opens the file itself: a named pipe there would block it forever */
-    sm_status s = sm_file_check_input(spec->name);
-    if (!s) s = sm_graph_load_file_ex(spec->name, &o, &m->g, &params);
+    sm_status s = sm_graph_load_file_ex(spec->name, &o, &m->g, &params);
     if (s) return s;
     int64_t v, dummy;
     if (spec->batch && !sm_graph_params_int(&params, "B", &dummy))
