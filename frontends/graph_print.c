@@ -2,17 +2,16 @@
  * with no parameters, no repeats and concrete shapes, one tensor per line in tensor-id order, so that
  * loading it gives back the same tensors with the same ids. Its XXH3 hash is the graph's identity.
  * Saving writes it atomically with a checksum line. */
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <xxhash.h>
 
+#include "../base/atomic_file.h"
 #include "../base/error.h"
 #include "../graph/graph.h"
 #include "graph_print.h"
@@ -248,17 +247,6 @@ uint64_t sm_graph_identity(const sm_graph *g)
 
 /* ---- atomic save ---- */
 
-static sm_status write_all(int fd, const char *p, size_t n, const char *path)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) return sm_error(SM_ERR_IO, "writing '%s' failed", path);
-        p += k;
-        n -= (size_t)k;
-    }
-    return SM_OK;
-}
-
 /* temp file in the same directory, write, fsync, rename over the target, fsync the directory */
 sm_status sm_graph_save_file(const sm_graph *g, const char *path)
 {
@@ -266,33 +254,11 @@ sm_status sm_graph_save_file(const sm_graph *g, const char *path)
     char *text;
     sm_status s = sm_graph_print(g, &text);
     if (s) return s;
-    size_t len = strlen(text), plen = strlen(path);
-    char line[64], *tmp = malloc(plen + 16);
+    char line[64];
+    size_t len = strlen(text);
     snprintf(line, sizeof line, "%s%016" PRIx64 "\n", SM_GRAPH_CHECKSUM_TAG, XXH3_64bits(text, len));
-    if (!tmp) {
-        free(text);
-        return sm_error(SM_ERR_NOMEM, "saving '%s': out of memory", path);
-    }
-    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) s = sm_error(SM_ERR_IO, "cannot create a temporary file next to '%s'", path);
-    if (!s) s = write_all(fd, text, len, tmp);
-    if (!s) s = write_all(fd, line, strlen(line), tmp);
-    if (!s && fsync(fd)) s = sm_error(SM_ERR_IO, "fsync of '%s' failed", tmp);
-    if (fd >= 0 && close(fd) && !s) s = sm_error(SM_ERR_IO, "closing '%s' failed", tmp);
-    if (!s && rename(tmp, path)) s = sm_error(SM_ERR_IO, "cannot rename '%s' to '%s'", tmp, path);
-    if (s && fd >= 0) unlink(tmp);
-    if (!s) {
-        /* the rename is durable once the directory is synced */
-        char *slash = strrchr(tmp, '/');
-        if (slash) slash[slash == tmp ? 1 : 0] = '\0';
-        int dfd = open(slash ? tmp : ".", O_RDONLY);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
-    free(tmp);
+    /* atomic, and never over a symlink, pipe or device (base/atomic_file.h) */
+    s = sm_file_write_atomic(path, (const void *[]){text, line}, (size_t[]){len, strlen(line)}, 2);
     free(text);
     return s;
 }
