@@ -41,6 +41,13 @@ char *sm_pool_strndup(sm_pool *p, const char *s, size_t n)
     return q;
 }
 
+size_t sm_pool_bytes(const sm_pool *p)
+{
+    size_t n = 0;
+    for (const sm_pool_block *b = p->head; b; b = b->next) n += sizeof *b + b->cap;
+    return n;
+}
+
 void sm_pool_free(sm_pool *p)
 {
     while (p->head) {

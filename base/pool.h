@@ -15,5 +15,8 @@ void *sm_pool_alloc(sm_pool *p, size_t bytes);
 /* s[0..n) and a NUL in the pool */
 char *sm_pool_strndup(sm_pool *p, const char *s, size_t n);
 void sm_pool_free(sm_pool *p);
+/* Bytes the pool holds from the system (blocks and their headers): for checks that memory stays
+ * linear in the input. */
+size_t sm_pool_bytes(const sm_pool *p);
 
 #endif

@@ -8,60 +8,6 @@
 #include "../base/error.h"
 #include "graph_syntax.h"
 
-/* ---- arena ---- */
-
-struct gp_block {
-    gp_block *next;
-    size_t used, cap;
-    _Alignas(16) unsigned char data[];
-};
-
-void *gp_alloc(gp_arena *a, size_t bytes)
-{
-    bytes = (bytes + 15) & ~(size_t)15;
-    if (bytes > ((size_t)1 << 40)) return NULL;
-    gp_block *b = a->head;
-    if (!b || b->cap - b->used < bytes) {
-        size_t cap = bytes > 65536 ? bytes : 65536;
-        b = malloc(sizeof *b + cap);
-        if (!b) return NULL;
-        b->next = a->head;
-        b->used = 0;
-        b->cap = cap;
-        a->head = b;
-    }
-    void *p = b->data + b->used;
-    b->used += bytes;
-    memset(p, 0, bytes);
-    return p;
-}
-
-char *gp_strndup(gp_arena *a, const char *s, size_t n)
-{
-    char *p = gp_alloc(a, n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
-void gp_arena_free(gp_arena *a)
-{
-    while (a->head) {
-        gp_block *next = a->head->next;
-        free(a->head);
-        a->head = next;
-    }
-}
-
-size_t gp_arena_bytes(const gp_arena *a)
-{
-    size_t n = 0;
-    for (const gp_block *b = a->head; b; b = b->next) n += sizeof *b + b->cap;
-    return n;
-}
-
 sm_status gp_nomem(void) { return sm_error(SM_ERR_NOMEM, "reading a graph file: out of memory"); }
 
 /* ---- error messages ---- */

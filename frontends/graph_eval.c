@@ -269,7 +269,7 @@ static sm_status exec_param(gp_ev *E, const gp_stmt *st)
     gp_params *P = E->params;
     if (P->n == P->cap) {
         int cap = P->cap ? P->cap * 2 : 16;
-        gp_param *np = gp_alloc(&E->c->arena, (size_t)cap * sizeof *np);
+        gp_param *np = sm_pool_alloc(&E->c->arena, (size_t)cap * sizeof *np);
         if (!np) return gp_nomem();
         if (P->n) memcpy(np, P->v, (size_t)P->n * sizeof *np);
         P->v = np;

@@ -82,7 +82,7 @@ static size_t qname_end(const lexer *L, size_t s)
 static sm_status lex_qname(lexer *L, gp_token *tk)
 {
     size_t s = L->i++;
-    char *buf = gp_alloc(&L->c->arena, qname_end(L, s) - s + 1);
+    char *buf = sm_pool_alloc(&L->c->arena, qname_end(L, s) - s + 1);
     if (!buf) return gp_nomem();
     size_t n = 0;
     for (;;) {

@@ -101,7 +101,7 @@ static sm_status verify_checksum(const gp_src *src)
 static sm_status parse_defines(gp_ctx *c, const char *const *defs, int n, bool soft, gp_define *out)
 {
     for (int i = 0; i < n; i++) {
-        gp_src *src = gp_alloc(&c->arena, sizeof *src);
+        gp_src *src = sm_pool_alloc(&c->arena, sizeof *src);
         if (!src) return gp_nomem();
         if (!defs || !defs[i]) return sm_error(SM_ERR_INVALID_ARG, "define %d is NULL", i);
         src->name = "<command line>";
@@ -148,7 +148,7 @@ sm_status sm_graph_load_text(const char *text, size_t len, const char *name, con
     gp_params gparams = {0};
     sm_graph *g = NULL;
     int n_defs = o->n_defines + o->n_soft_defines;
-    gp_define *defs = gp_alloc(&c.arena, (size_t)(n_defs ? n_defs : 1) * sizeof *defs);
+    gp_define *defs = sm_pool_alloc(&c.arena, (size_t)(n_defs ? n_defs : 1) * sizeof *defs);
     sm_status s = defs ? SM_OK : gp_nomem();
     if (!s) s = verify_checksum(&src);
     if (!s) s = parse_defines(&c, o->defines, o->n_defines, false, defs);
@@ -159,7 +159,7 @@ sm_status sm_graph_load_text(const char *text, size_t len, const char *name, con
         s = gp_eval(&c, &f, defs, n_defs, o->max_tensors > 0 ? o->max_tensors : SM_GRAPH_LOAD_MAX_TENSORS,
                     o->max_steps > 0 ? o->max_steps : SM_GRAPH_LOAD_MAX_STEPS, g, &gparams);
     if (!s && params) s = copy_params(&gparams, params);
-    gp_arena_free(&c.arena);
+    sm_pool_free(&c.arena);
     if (s) {
         sm_graph_free(g);
         return s;

@@ -58,7 +58,7 @@ static void *push(parser *P, void **arr, int *n, int *cap, size_t elem)
 {
     if (*n == *cap) {
         int nc = *cap ? *cap * 2 : 1;
-        void *na = gp_alloc(&P->c->arena, (size_t)nc * elem);
+        void *na = sm_pool_alloc(&P->c->arena, (size_t)nc * elem);
         if (!na) return NULL;
         if (*n) memcpy(na, *arr, (size_t)*n * elem);
         *arr = na;
@@ -67,7 +67,7 @@ static void *push(parser *P, void **arr, int *n, int *cap, size_t elem)
     return (char *)*arr + (size_t)(*n)++ * elem;
 }
 
-static char *ident(parser *P, const gp_token *t) { return gp_strndup(&P->c->arena, t->text, t->pos.len); }
+static char *ident(parser *P, const gp_token *t) { return sm_pool_strndup(&P->c->arena, t->text, t->pos.len); }
 
 /* ---- expressions ---- */
 
@@ -75,7 +75,7 @@ static sm_status parse_expr(parser *P, gp_expr **out);
 
 static gp_expr *new_expr(parser *P, gp_expr_kind k, gp_pos pos)
 {
-    gp_expr *e = gp_alloc(&P->c->arena, sizeof *e);
+    gp_expr *e = sm_pool_alloc(&P->c->arena, sizeof *e);
     if (e) {
         e->kind = k;
         e->pos = pos;
@@ -453,7 +453,7 @@ static sm_status parse_block(parser *P, gp_stmt **out, int *n_out, int nest)
     int n = 0, cap = 0;
     sm_status s = parse_stmts(P, &v, &n, &cap, nest);
     if (!s && n) {
-        *out = gp_alloc(&P->c->arena, (size_t)n * sizeof *v);
+        *out = sm_pool_alloc(&P->c->arena, (size_t)n * sizeof *v);
         if (*out) memcpy(*out, v, (size_t)n * sizeof *v);
         else s = gp_nomem();
     }

@@ -12,43 +12,10 @@
 #include <xxhash.h>
 
 #include "../base/atomic_file.h"
+#include "../base/buf.h"
 #include "../base/error.h"
 #include "../graph/graph.h"
 #include "graph_print.h"
-
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void put(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(sbuf *b, const char *fmt, ...)
-{
-    for (int tries = 0; !b->oom && tries < 2; tries++) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap <= b->n + (size_t)k) cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-}
 
 static bool bare_ok(const char *s)
 {
@@ -63,44 +30,44 @@ static bool bare_ok(const char *s)
 }
 
 /* A name as the lexer reads it back: bare where it can be, else quoted with escapes. */
-static void put_name(sbuf *b, const char *s)
+static void put_name(sm_buf *b, const char *s)
 {
     if (bare_ok(s)) {
-        put(b, "%s", s);
+        sm_buf_printf(b, "%s", s);
         return;
     }
-    put(b, "\"");
+    sm_buf_printf(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') put(b, "\\%c", *p);
-        else if (*p < 0x20 || *p == 0x7f) put(b, "\\x%02x", *p);
-        else put(b, "%c", *p);
+        if (*p == '"' || *p == '\\') sm_buf_printf(b, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f) sm_buf_printf(b, "\\x%02x", *p);
+        else sm_buf_printf(b, "%c", *p);
     }
-    put(b, "\"");
+    sm_buf_printf(b, "\"");
 }
 
-static void put_type(sbuf *b, const sm_tensor_rec *r)
+static void put_type(sm_buf *b, const sm_tensor_rec *r)
 {
-    put(b, "%s[", sm_dtype_name(r->dtype));
-    for (int i = 0; i < r->ndim; i++) put(b, i ? ", %lld" : "%lld", (long long)r->ne[i]);
-    put(b, "]");
+    sm_buf_printf(b, "%s[", sm_dtype_name(r->dtype));
+    for (int i = 0; i < r->ndim; i++) sm_buf_printf(b, i ? ", %lld" : "%lld", (long long)r->ne[i]);
+    sm_buf_printf(b, "]");
 }
 
-static void put_int(sbuf *b, int64_t v)
+static void put_int(sm_buf *b, int64_t v)
 {
-    if (v == INT64_MIN) put(b, "(-9223372036854775807 - 1)");
-    else put(b, "%lld", (long long)v);
+    if (v == INT64_MIN) sm_buf_printf(b, "(-9223372036854775807 - 1)");
+    else sm_buf_printf(b, "%lld", (long long)v);
 }
 
 /* The shortest decimal that reads back (as the loader reads it: strtod, then to float) to the same
  * float, always with a '.' or an exponent so it reads back as a float. */
-static void put_float(sbuf *b, float f)
+static void put_float(sm_buf *b, float f)
 {
     if (isnan(f)) {
-        put(b, "nan");
+        sm_buf_printf(b, "nan");
         return;
     }
     if (isinf(f)) {
-        put(b, f < 0 ? "-inf" : "inf");
+        sm_buf_printf(b, f < 0 ? "-inf" : "inf");
         return;
     }
     char buf[48];
@@ -109,83 +76,83 @@ static void put_float(sbuf *b, float f)
         float back = (float)strtod(buf, NULL);
         if (back == f && signbit(back) == signbit(f)) break;
     }
-    put(b, "%s%s", buf, strpbrk(buf, ".e") ? "" : ".0");
+    sm_buf_printf(b, "%s%s", buf, strpbrk(buf, ".e") ? "" : ".0");
 }
 
 static bool is_dtype_attr(const char *name) { return !strcmp(name, "dtype") || !strcmp(name, "to"); }
 
-static void put_attrs(sbuf *b, const sm_node *n, bool first)
+static void put_attrs(sm_buf *b, const sm_node *n, bool first)
 {
     for (int k = 0; k < SM_MAX_IATTRS; k++) {
         const char *nm = sm_op_iattr_name(n->op, k);
         if (!nm) continue;
-        put(b, "%s%s=", first ? "" : ", ", nm);
+        sm_buf_printf(b, "%s%s=", first ? "" : ", ", nm);
         first = false;
         int64_t v = n->attrs.i[k];
-        if (is_dtype_attr(nm) && v >= 0 && v < SM_DTYPE_COUNT) put(b, "%s", sm_dtype_name((sm_dtype)v));
+        if (is_dtype_attr(nm) && v >= 0 && v < SM_DTYPE_COUNT) sm_buf_printf(b, "%s", sm_dtype_name((sm_dtype)v));
         else put_int(b, v);
     }
     for (int k = 0; k < SM_MAX_FATTRS; k++) {
         const char *nm = sm_op_fattr_name(n->op, k);
         if (!nm) continue;
-        put(b, "%s%s=", first ? "" : ", ", nm);
+        sm_buf_printf(b, "%s%s=", first ? "" : ", ", nm);
         first = false;
         put_float(b, n->attrs.f[k]);
     }
 }
 
-static sm_status put_leaf(sbuf *b, const sm_tensor_rec *r)
+static sm_status put_leaf(sm_buf *b, const sm_tensor_rec *r)
 {
     static const char *const inits[] = {"zeros", "ones", "normal"};
     const char *kw = r->role == SM_ROLE_INPUT ? "input" : r->role == SM_ROLE_PARAM ? "weight" : "tensor";
-    put(b, "%s ", kw);
+    sm_buf_printf(b, "%s ", kw);
     put_name(b, r->name);
-    put(b, ": ");
+    sm_buf_printf(b, ": ");
     put_type(b, r);
     if (r->role == SM_ROLE_PARAM) {
         if ((unsigned)r->init > SM_INIT_NORMAL)
             return sm_error(SM_ERR_INVALID_ARG, "printing the graph: parameter '%s' has unknown init %d", r->name,
                             (int)r->init);
-        put(b, " init=%s", inits[r->init]);
+        sm_buf_printf(b, " init=%s", inits[r->init]);
         if (r->init == SM_INIT_NORMAL) {
-            put(b, "(");
+            sm_buf_printf(b, "(");
             put_float(b, r->init_std);
-            put(b, ")");
+            sm_buf_printf(b, ")");
         }
-        if (r->trainable != (r->dtype != SM_I32)) put(b, " trainable=%s", r->trainable ? "true" : "false");
+        if (r->trainable != (r->dtype != SM_I32)) sm_buf_printf(b, " trainable=%s", r->trainable ? "true" : "false");
     } else if (r->role != SM_ROLE_INPUT) {
-        put(b, " role=%s", sm_role_name(r->role));
+        sm_buf_printf(b, " role=%s", sm_role_name(r->role));
     }
-    put(b, "\n");
+    sm_buf_printf(b, "\n");
     return SM_OK;
 }
 
-static sm_status put_node(sbuf *b, const sm_graph *g, sm_tensor t)
+static sm_status put_node(sm_buf *b, const sm_graph *g, sm_tensor t)
 {
     const sm_tensor_rec *r = &g->t[t];
     if (r->node >= g->n_nodes || g->nodes[r->node].out != t)
         return sm_error(SM_ERR_INTERNAL, "printing the graph: tensor '%s' and its node disagree", r->name);
     const sm_node *n = &g->nodes[r->node];
     put_name(b, r->name);
-    put(b, ": ");
+    sm_buf_printf(b, ": ");
     put_type(b, r);
-    put(b, " = %s(", sm_op_name(n->op));
+    sm_buf_printf(b, " = %s(", sm_op_name(n->op));
     for (int i = 0; i < n->n_in; i++) {
         if (!sm_graph_valid(g, n->in[i]) || n->in[i] >= t)
             return sm_error(SM_ERR_UNSUPPORTED,
                             "printing the graph: node '%s' reads a tensor made after it; the canonical form "
                             "lists tensors in the order they were made",
                             r->name);
-        if (i) put(b, ", ");
+        if (i) sm_buf_printf(b, ", ");
         put_name(b, g->t[n->in[i]].name);
     }
     put_attrs(b, n, n->n_in == 0);
-    put(b, ")");
+    sm_buf_printf(b, ")");
     /* the loader makes a value an activation, and marking it as an output makes it an output; any
      * other role is written out */
     sm_role expect = r->is_output ? SM_ROLE_OUTPUT : SM_ROLE_ACTIVATION;
-    if (r->role != expect) put(b, " role=%s", sm_role_name(r->role));
-    put(b, "\n");
+    if (r->role != expect) sm_buf_printf(b, " role=%s", sm_role_name(r->role));
+    sm_buf_printf(b, "\n");
     return SM_OK;
 }
 
@@ -193,9 +160,9 @@ sm_status sm_graph_print(const sm_graph *g, char **out_text)
 {
     if (!g || !out_text) return sm_error(SM_ERR_INVALID_ARG, "sm_graph_print: NULL argument");
     *out_text = NULL;
-    sbuf b = {0};
+    sm_buf b = {0};
     sm_status s = SM_OK;
-    put(&b, "smallmind-graph 1\n");
+    sm_buf_printf(&b, "smallmind-graph 1\n");
     for (sm_tensor t = 0; !s && t < g->n_t; t++) {
         const sm_tensor_rec *r = &g->t[t];
         if ((unsigned)r->dtype >= SM_DTYPE_COUNT || (unsigned)r->role >= SM_ROLE_COUNT)
@@ -204,35 +171,35 @@ sm_status sm_graph_print(const sm_graph *g, char **out_text)
     }
     for (sm_tensor t = 0; !s && t < g->n_t; t++)
         if (g->t[t].is_output && t != g->loss) {
-            put(&b, "output ");
+            sm_buf_printf(&b, "output ");
             put_name(&b, g->t[t].name);
-            put(&b, "\n");
+            sm_buf_printf(&b, "\n");
         }
     for (sm_tensor t = 0; !s && t < g->n_t; t++)
         if (g->t[t].checkpoint) {
-            put(&b, "checkpoint ");
+            sm_buf_printf(&b, "checkpoint ");
             put_name(&b, g->t[t].name);
-            put(&b, "\n");
+            sm_buf_printf(&b, "\n");
         }
     if (!s && sm_graph_valid(g, g->loss)) {
-        put(&b, "loss ");
+        sm_buf_printf(&b, "loss ");
         put_name(&b, g->t[g->loss].name);
-        put(&b, "\n");
+        sm_buf_printf(&b, "\n");
     }
     for (sm_tensor t = 0; !s && t < g->n_t; t++)
         if (sm_graph_valid(g, g->t[t].grad)) {
-            put(&b, "grad ");
+            sm_buf_printf(&b, "grad ");
             put_name(&b, g->t[t].name);
-            put(&b, " = ");
+            sm_buf_printf(&b, " = ");
             put_name(&b, g->t[g->t[t].grad].name);
-            put(&b, "\n");
+            sm_buf_printf(&b, "\n");
         }
-    if (!s && b.oom) s = sm_error(SM_ERR_NOMEM, "printing the graph: out of memory");
+    if (!s && b.failed) s = sm_error(SM_ERR_NOMEM, "printing the graph: out of memory");
     if (s) {
-        free(b.p);
+        free(b.data);
         return s;
     }
-    *out_text = b.p;
+    *out_text = b.data;
     return SM_OK;
 }
 

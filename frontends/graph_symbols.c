@@ -37,8 +37,8 @@ gp_sym *gp_sym_intern(gp_ev *E, const char *name)
         E->syms = syms;
         E->cap_syms = cap;
     }
-    s = gp_alloc(&E->c->arena, sizeof *s);
-    if (!s || !(s->name = gp_strndup(&E->c->arena, name, strlen(name)))) return NULL;
+    s = sm_pool_alloc(&E->c->arena, sizeof *s);
+    if (!s || !(s->name = sm_pool_strndup(&E->c->arena, name, strlen(name)))) return NULL;
     if (sm_name_index_add(&E->names, s->name, E->n_syms)) return NULL;
     s->next_suffix = 1;
     E->syms[E->n_syms++] = s;

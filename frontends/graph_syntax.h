@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../base/pool.h"
 #include "smallmind.h"
 
 /* ---- sources and positions ---- */
@@ -24,17 +25,7 @@ typedef struct gp_pos {
     size_t off, len;      /* byte span in src->text, for the caret and its underline */
 } gp_pos;
 
-/* ---- arena: everything the parser makes lives here, freed at once (no leaks on any error path) ---- */
-
-typedef struct gp_block gp_block;
-typedef struct gp_arena {
-    gp_block *head;
-} gp_arena;
-
-void *gp_alloc(gp_arena *a, size_t bytes);                  /* zeroed; NULL when out of memory */
-char *gp_strndup(gp_arena *a, const char *s, size_t n);
-void gp_arena_free(gp_arena *a);
-size_t gp_arena_bytes(const gp_arena *a);                   /* held from the system, for memory checks */
+/* Everything the parser makes lives in one sm_pool (base/pool.h), freed at once: no leaks on any error path. */
 
 /* ---- tokens ---- */
 
@@ -144,7 +135,7 @@ typedef struct gp_frame {  /* one active repeat iteration, for "in iteration l=3
 #define GP_MAX_DEPTH 64    /* expression and repeat nesting */
 
 typedef struct gp_ctx {
-    gp_arena arena;
+    sm_pool arena;
     int depth;
     gp_frame frames[GP_MAX_DEPTH];
     int n_frames;

@@ -56,8 +56,8 @@ static void check_parse_memory(const char *text, size_t len)
     gp_src src = {.name = "fuzz.smg", .text = text, .len = len};
     gp_file f;
     (void)gp_parse_file(&c, &src, &f);
-    check(gp_arena_bytes(&c.arena) <= 256 * len + ((size_t)256 << 10));
-    gp_arena_free(&c.arena);
+    check(sm_pool_bytes(&c.arena) <= 256 * len + ((size_t)256 << 10));
+    sm_pool_free(&c.arena);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1125,9 +1125,9 @@ Test(meaning, parse_memory_is_linear_in_the_file)
     gp_file f;
     cr_assert_eq(gp_parse_file(&c, &src, &f), SM_OK, "%s", sm_last_error());
     cr_assert_eq(f.n_stmts, N + 1);
-    size_t bytes = gp_arena_bytes(&c.arena);
+    size_t bytes = sm_pool_bytes(&c.arena);
     cr_assert_leq(bytes, 32 * len, "%zu bytes of syntax tree for a %zu-byte file", bytes, len);
-    gp_arena_free(&c.arena);
+    sm_pool_free(&c.arena);
     free(text);
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "graph/graph.h"
 #include "scheduler/plan.h"
@@ -223,6 +224,16 @@ Test(plan_io, refuses_damaged_files)
     cr_assert_eq(sm_plan_load(g, file("bad.plan"), &q), SM_ERR_FORMAT);
     cr_assert(strstr(sm_last_error(), "version 9"), "%s", sm_last_error());
     b[8] = 1;
+    b[8] = 3;
+    /* forged with a valid checksum: a per-thread workspace so large that threads x it overflows 64 bits
+     * (it once passed validation and crashed the runtime). work_per_thread is payload bytes 40..47. */
+    uint64_t huge = (uint64_t)1 << 63, sum;
+    memcpy(b + 48 + 40, &huge, 8);
+    sum = XXH3_64bits(b, n - 8);
+    memcpy(b + n - 8, &sum, 8);
+    spit(file("bad.plan"), b, n);
+    cr_assert_eq(sm_plan_load(g, file("bad.plan"), &q), SM_ERR_FORMAT, "%s", sm_last_error());
+    cr_assert_null(q);
     /* a missing file */
     cr_assert_eq(sm_plan_load(g, file("missing.plan"), &q), SM_ERR_IO);
     cr_assert_null(q);
