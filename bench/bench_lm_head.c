@@ -14,41 +14,13 @@
 #include "bench/bench_util.h"
 #include "smallmind.h"
 
-static void die(const char *what)
-{
-    fprintf(stderr, "bench_lm_head: %s: %s\n", what, sm_last_error());
-    exit(1);
-}
-
-typedef struct model {
-    sm_graph *g;
-    sm_gpt_tensors io;
-    sm_adamw_config ac;
-    sm_adamw_tensors opt;
-    int B, T;
-} model;
-
-static model gpt2(int B, int T, int full_logits)
-{
-    model m = {.B = B, .T = T};
-    sm_gpt_config c;
-    sm_gpt_config_default(&c);
-    c.vocab = 50257, c.context = T > 1024 ? T : 1024, c.n_layer = 12, c.n_head = 12, c.n_embd = 768;
-    c.batch = B, c.seq = T, c.full_logits = full_logits;
-    sm_adamw_config_default(&m.ac);
-    if (sm_graph_create(&m.g) || sm_gpt_build(m.g, &c, &m.io) || sm_graph_backward(m.g, m.io.loss) ||
-        sm_graph_adamw(m.g, &m.ac, &m.opt))
-        die("building");
-    return m;
-}
-
-static sm_plan *plan(const model *m, const char *policy)
+static sm_plan *plan(const sm_bench_gpt2 *m, const char *policy)
 {
     sm_plan_options o;
     sm_plan_options_default(&o);
-    if (sm_recompute_parse(policy, &o.recompute)) die(policy);
+    if (sm_recompute_parse(policy, &o.recompute)) sm_bench_die("bench_lm_head", policy);
     sm_plan *p;
-    if (sm_plan_create(m->g, &o, &p)) die("planning");
+    if (sm_plan_create(m->g, &o, &p)) sm_bench_die("bench_lm_head", "planning");
     return p;
 }
 
@@ -61,12 +33,12 @@ static void memory(sm_json *j)
         for (int k = 0; k < 2; k++) {
             uint64_t act[2], work[2], total[2];
             for (int full = 0; full < 2; full++) {
-                model m = gpt2(shapes[s][0], shapes[s][1], full);
+                sm_bench_gpt2 m = sm_bench_gpt2_train(shapes[s][0], shapes[s][1], full);
                 sm_plan *p = plan(&m, pol[k]);
                 sm_plan_arena_info a;
-                if (sm_plan_arena_stats(p, SM_ARENA_ACT, &a)) die("arena");
+                if (sm_plan_arena_stats(p, SM_ARENA_ACT, &a)) sm_bench_die("bench_lm_head", "arena");
                 act[full] = a.size;
-                if (sm_plan_arena_stats(p, SM_ARENA_WORK, &a)) die("arena");
+                if (sm_plan_arena_stats(p, SM_ARENA_WORK, &a)) sm_bench_die("bench_lm_head", "arena");
                 work[full] = a.size;
                 total[full] = sm_plan_estimate(p);
                 sm_plan_free(p);
@@ -88,45 +60,26 @@ static void memory(sm_json *j)
     sm_json_arr_end(j);
 }
 
-static double step(const model *m, sm_runtime *rt, float *loss)
-{
-    size_t n = (size_t)m->B * (size_t)m->T;
-    int32_t *ids = malloc(sizeof *ids * n);
-    if (!ids) die("memory");
-    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)((i * 2654435761u) % 50257);
-    float hp[SM_ADAMW_HPARAMS];
-    sm_adamw_hparams(&m->ac, 0, hp);
-    if (sm_runtime_set(rt, m->io.tokens, ids, sizeof *ids * n) || sm_runtime_set(rt, m->io.targets, ids, sizeof *ids * n) ||
-        sm_runtime_set(rt, m->opt.hparams, hp, sizeof hp))
-        die("inputs");
-    free(ids);
-    double t0 = sm_bench_now();
-    if (sm_runtime_run(rt)) die("run");
-    double s = sm_bench_now() - t0;
-    if (sm_runtime_get(rt, m->io.loss, loss, sizeof *loss)) die("loss");
-    return s;
-}
-
 /* Both runtimes exist at once (the bench needs the two plans' memory together). The weights start
  * from the same seed, and each timed step is the first optimizer step again: the steps of one model
  * change its weights, so only the warm-up's loss is compared. */
 static void timing(sm_json *j, int B, int T)
 {
-    model m[2];
+    sm_bench_gpt2 m[2];
     sm_plan *p[2];
     sm_runtime *rt[2];
     double best[2] = {1e30, 1e30};
     float loss[2];
     for (int f = 0; f < 2; f++) {
-        m[f] = gpt2(B, T, f);
+        m[f] = sm_bench_gpt2_train(B, T, f);
         p[f] = plan(&m[f], "none");
-        if (sm_runtime_create(m[f].g, p[f], &rt[f]) || sm_runtime_init_params(rt[f], 1)) die("runtime");
-        step(&m[f], rt[f], &loss[f]);   /* warm-up: page faults, caches */
+        if (sm_runtime_create(m[f].g, p[f], &rt[f]) || sm_runtime_init_params(rt[f], 1)) sm_bench_die("bench_lm_head", "runtime");
+        sm_bench_gpt2_step(&m[f], rt[f]);   /* warm-up: page faults, caches */
+        if (sm_runtime_get(rt[f], m[f].io.loss, &loss[f], sizeof loss[f])) sm_bench_die("bench_lm_head", "loss");
     }
     for (int r = 0; r < 2; r++)
         for (int f = 0; f < 2; f++) {
-            float l;
-            double s = step(&m[f], rt[f], &l);
+            double s = sm_bench_gpt2_step(&m[f], rt[f]);
             if (s < best[f]) best[f] = s;
         }
     sm_json_obj(j, "step");

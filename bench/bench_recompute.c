@@ -17,65 +17,22 @@
 #include "bench/bench_util.h"
 #include "smallmind.h"
 
-static void die(const char *what)
-{
-    fprintf(stderr, "bench_recompute: %s: %s\n", what, sm_last_error());
-    exit(1);
-}
-
-typedef struct model {
-    sm_graph *g;
-    sm_gpt_tensors io;
-    sm_adamw_config ac;
-    sm_adamw_tensors opt;
-    int B, T;
-} model;
-
-static model gpt2(int B, int T)
-{
-    model m = {.B = B, .T = T};
-    sm_gpt_config c;
-    sm_gpt_config_default(&c);
-    c.vocab = 50257, c.context = T > 1024 ? T : 1024, c.n_layer = 12, c.n_head = 12, c.n_embd = 768;
-    c.batch = B, c.seq = T;
-    if (sm_graph_create(&m.g) || sm_gpt_build(m.g, &c, &m.io) || sm_graph_backward(m.g, m.io.loss)) die("building");
-    sm_adamw_config_default(&m.ac);
-    if (sm_graph_adamw(m.g, &m.ac, &m.opt)) die("adamw");
-    return m;
-}
-
-static sm_plan *plan(const model *m, const char *policy, int threads)
+static sm_plan *plan(const sm_bench_gpt2 *m, const char *policy, int threads)
 {
     sm_plan_options o;
     sm_plan_options_default(&o);
     o.n_threads = threads;
-    if (sm_recompute_parse(policy, &o.recompute)) die(policy);
+    if (sm_recompute_parse(policy, &o.recompute)) sm_bench_die("bench_recompute", policy);
     sm_plan *p;
-    if (sm_plan_create(m->g, &o, &p)) die(policy);
+    if (sm_plan_create(m->g, &o, &p)) sm_bench_die("bench_recompute", policy);
     return p;
 }
 
-static sm_runtime *runtime(const model *m, const sm_plan *p)
+static sm_runtime *runtime(const sm_bench_gpt2 *m, const sm_plan *p)
 {
     sm_runtime *rt;
-    if (sm_runtime_create(m->g, p, &rt) || sm_runtime_init_params(rt, 1)) die("runtime");
+    if (sm_runtime_create(m->g, p, &rt) || sm_runtime_init_params(rt, 1)) sm_bench_die("bench_recompute", "runtime");
     return rt;
-}
-
-static double step(const model *m, sm_runtime *rt)
-{
-    size_t n = (size_t)m->B * (size_t)m->T;
-    int32_t *ids = malloc(sizeof *ids * n);
-    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)((i * 2654435761u) % 50257);
-    float hp[SM_ADAMW_HPARAMS];
-    sm_adamw_hparams(&m->ac, 0, hp);
-    if (sm_runtime_set(rt, m->io.tokens, ids, sizeof *ids * n) || sm_runtime_set(rt, m->io.targets, ids, sizeof *ids * n) ||
-        sm_runtime_set(rt, m->opt.hparams, hp, sizeof hp))
-        die("inputs");
-    free(ids);
-    double t0 = sm_bench_now();
-    if (sm_runtime_run(rt)) die("run");
-    return sm_bench_now() - t0;
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -84,7 +41,7 @@ static int cmp_d(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void policies(sm_json *j, const model *m, int threads)
+static void policies(sm_json *j, const sm_bench_gpt2 *m, int threads)
 {
     static const char *const pol[] = {"none", "selective", "every:1", "every:2", "every:4", "sqrt"};
     sm_json_arr(j, "policies");
@@ -117,7 +74,7 @@ static void policies(sm_json *j, const model *m, int threads)
     sm_json_arr_end(j);
 }
 
-static void step_times(sm_json *j, const model *m, int threads)
+static void step_times(sm_json *j, const sm_bench_gpt2 *m, int threads)
 {
     static const char *const pol[] = {"none", "sqrt", "selective"};
     enum { NP = 3, REPS = 2 };
@@ -127,12 +84,12 @@ static void step_times(sm_json *j, const model *m, int threads)
     for (int k = 0; k < NP; k++) {
         p[k] = plan(m, pol[k], threads);
         rt[k] = runtime(m, p[k]);
-        step(m, rt[k]);   /* warm-up: page faults, caches */
+        sm_bench_gpt2_step(m, rt[k]);   /* warm-up: page faults, caches */
         best[k] = 1e30;
     }
     for (int r = 0; r < REPS; r++)
         for (int k = 0; k < NP; k++) {
-            double s = step(m, rt[k]);
+            double s = sm_bench_gpt2_step(m, rt[k]);
             if (s < best[k]) best[k] = s;
         }
     sm_json_arr(j, "step_seconds");
@@ -148,7 +105,7 @@ static void step_times(sm_json *j, const model *m, int threads)
     sm_json_arr_end(j);
 }
 
-static void budgets(sm_json *j, const model *m, int threads)
+static void budgets(sm_json *j, const sm_bench_gpt2 *m, int threads)
 {
     sm_plan *hi = plan(m, "none", threads), *lo = plan(m, "every:1", threads);
     uint64_t a = sm_plan_estimate(lo), b = sm_plan_estimate(hi);
@@ -192,7 +149,7 @@ static void budgets(sm_json *j, const model *m, int threads)
 
 static void step_at(sm_json *j, int T, uint64_t budget, int threads)
 {
-    model m = gpt2(1, T);
+    sm_bench_gpt2 m = sm_bench_gpt2_train(1, T, 0);
     char pol[64];
     snprintf(pol, sizeof pol, "budget:%llu", (unsigned long long)budget);
     double t0 = sm_bench_now();
@@ -203,10 +160,10 @@ static void step_at(sm_json *j, int T, uint64_t budget, int threads)
     fprintf(stderr, "bench_recompute: T=%d planned in %.0f ms (every:%d, %.1f GiB); running one step...\n", T, plan_ms,
             ri.every, (double)sm_plan_estimate(p) / (1 << 30));
     sm_runtime *rt = runtime(&m, p);
-    double s = step(&m, rt);
+    double s = sm_bench_gpt2_step(&m, rt);
     size_t rss = sm_bench_peak_rss();
     float loss;
-    if (sm_runtime_get(rt, m.io.loss, &loss, sizeof loss)) die("loss");
+    if (sm_runtime_get(rt, m.io.loss, &loss, sizeof loss)) sm_bench_die("bench_recompute", "loss");
     sm_json_int(j, "T", T);
     sm_json_int(j, "budget", (int64_t)budget);
     sm_json_num(j, "plan_ms", plan_ms);
@@ -243,7 +200,7 @@ int main(int argc, char **argv)
     if (at > 0) {
         step_at(&j, at, budget, threads);
     } else {
-        model m = gpt2(4, 1024);
+        sm_bench_gpt2 m = sm_bench_gpt2_train(4, 1024, 0);
         sm_json_str(&j, "model", "GPT-2 124M shape, B=4 T=1024, training");
         policies(&j, &m, threads);
         budgets(&j, &m, threads);

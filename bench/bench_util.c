@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -238,4 +239,41 @@ void sm_json_str(sm_json *j, const char *key, const char *v) {
             fputc(*p, j->f);
     }
     fputc('"', j->f);
+}
+
+void sm_bench_die(const char *prog, const char *what)
+{
+    fprintf(stderr, "%s: %s: %s\n", prog, what, sm_last_error());
+    exit(1);
+}
+
+sm_bench_gpt2 sm_bench_gpt2_train(int B, int T, int full_logits)
+{
+    sm_bench_gpt2 m = {.B = B, .T = T};
+    sm_gpt_config c;
+    sm_gpt_config_default(&c);
+    c.vocab = 50257, c.context = T > 1024 ? T : 1024, c.n_layer = 12, c.n_head = 12, c.n_embd = 768;
+    c.batch = B, c.seq = T, c.full_logits = full_logits;
+    sm_adamw_config_default(&m.ac);
+    if (sm_graph_create(&m.g) || sm_gpt_build(m.g, &c, &m.io) || sm_graph_backward(m.g, m.io.loss) ||
+        sm_graph_adamw(m.g, &m.ac, &m.opt))
+        sm_bench_die("bench", "building the GPT-2 training graph");
+    return m;
+}
+
+double sm_bench_gpt2_step(const sm_bench_gpt2 *m, sm_runtime *rt)
+{
+    size_t n = (size_t)m->B * (size_t)m->T;
+    int32_t *ids = malloc(sizeof *ids * n);
+    if (!ids) sm_bench_die("bench", "out of memory for the tokens");
+    for (size_t i = 0; i < n; i++) ids[i] = (int32_t)((i * 2654435761u) % 50257);
+    float hp[SM_ADAMW_HPARAMS];
+    sm_adamw_hparams(&m->ac, 0, hp);
+    if (sm_runtime_set(rt, m->io.tokens, ids, sizeof *ids * n) || sm_runtime_set(rt, m->io.targets, ids, sizeof *ids * n) ||
+        sm_runtime_set(rt, m->opt.hparams, hp, sizeof hp))
+        sm_bench_die("bench", "setting the inputs");
+    free(ids);
+    double t0 = sm_bench_now();
+    if (sm_runtime_run(rt)) sm_bench_die("bench", "running a step");
+    return sm_bench_now() - t0;
 }

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "smallmind.h"
+
 /* Seconds on CLOCK_MONOTONIC (only differences are meaningful). */
 double sm_bench_now(void);
 
@@ -31,6 +33,21 @@ const char *sm_bench_cpu_name(char *buf, size_t n);
  * statistic least disturbed by other processes on a shared machine. fn must do the whole measured
  * operation (including opening any parallel region). */
 double sm_bench_time_best(void (*fn)(void *ctx), void *ctx, int min_reps, double budget);
+
+/* The GPT-2 124M shape as a training graph (forward, backward, AdamW) at B x T, the loss head fused
+ * unless full_logits; exits with a message on any error (benches only). */
+typedef struct sm_bench_gpt2 {
+    sm_graph *g;
+    sm_gpt_tensors io;
+    sm_adamw_config ac;
+    sm_adamw_tensors opt;
+    int B, T;
+} sm_bench_gpt2;
+sm_bench_gpt2 sm_bench_gpt2_train(int B, int T, int full_logits);
+/* One training step of m on rt with fixed tokens; returns its seconds. */
+double sm_bench_gpt2_step(const sm_bench_gpt2 *m, sm_runtime *rt);
+/* "prog: what: sm_last_error()" on stderr, exit 1. */
+void sm_bench_die(const char *prog, const char *what) __attribute__((noreturn));
 
 /* A minimal streaming JSON writer: it tracks nesting and commas, nothing else. Keys are emitted as
  * given (callers pass plain identifiers); string values are escaped. */
