@@ -8,7 +8,9 @@
  * --loss-scale` (progress line, options, and exact resume across forced overflows). */
 #include <float.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include "frontends/checkpoint.h"
 #include "grad_check.h"
 #include "helpers/cli_run.h"
 #include "helpers/op_check.h"
@@ -173,6 +175,90 @@ Test(loss_scaler, hparams_of_a_run_with_skipped_steps)
     GC_OK(sm_adamw_hparams_skipped(&c, 7, 7, a));
     cr_expect_eq(sm_adamw_hparams_skipped(&c, 7, 8, a), SM_ERR_INVALID_ARG, "more skipped than steps");
     cr_expect_eq(sm_adamw_hparams_skipped(&c, 7, -1, a), SM_ERR_INVALID_ARG);
+}
+
+/* ---- the scaler in checkpoint metadata --------------------------------------------------------- */
+
+/* A file holding one tiny tensor and the metadata pair loss_scale = value (no checksum: read as a
+ * file from before checksums). */
+static sm_status scaler_from_meta(const char *value, sm_loss_scaler *out, bool *found)
+{
+    char path[] = "/tmp/sm_loss_scale_meta_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    float one = 1.0f;
+    sm_st_entry e = {.name = "t", .dtype = SM_ST_F32, .ndim = 1, .shape = {1}, .data = &one};
+    sm_st_kv kv = {SM_CKPT_KEY_LOSS_SCALE, value};
+    GC_OK(sm_st_write(path, &e, 1, &kv, value ? 1 : 0, 0));
+    sm_st_file *f;
+    GC_OK(sm_checkpoint_open(path, &f));
+    sm_status s = sm_checkpoint_meta_scaler(f, out, found);
+    sm_st_close(f);
+    unlink(path);
+    return s;
+}
+
+/* Every field reads back as the same bits (9 significant digits identify a float), including
+ * values that need all of them. */
+Test(loss_scaler, checkpoint_metadata_round_trip)
+{
+    sm_loss_scaler s;
+    sm_loss_scaler_init(&s, SM_LOSS_SCALE_DYNAMIC);
+    const float scales[] = {65536.0f, 3.0000002e38f, FLT_MAX, 1.0f, 4.6e18f, 1.1754944e-38f};
+    for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++) {
+        s.min_scale = scales[i] < 1 ? scales[i] : 1.0f;
+        s.scale = scales[i];
+        s.growth_factor = 1.0000001f;
+        s.backoff_factor = 0.33333334f;
+        s.growth_interval = 123456789012LL;
+        s.growth_tracker = 123456789011LL;
+        s.skipped = 987654321LL;
+        char buf[SM_CKPT_LOSS_SCALE_MAX];
+        sm_checkpoint_scaler_format(&s, buf, sizeof buf);
+        sm_loss_scaler r;
+        bool found;
+        memset(&r, 0x55, sizeof r);
+        GC_OK(scaler_from_meta(buf, &r, &found));
+        cr_expect(found);
+        cr_expect(r.mode == s.mode && !memcmp(&r.scale, &s.scale, 4) && !memcmp(&r.min_scale, &s.min_scale, 4) &&
+                  !memcmp(&r.growth_factor, &s.growth_factor, 4) && !memcmp(&r.backoff_factor, &s.backoff_factor, 4) &&
+                  r.growth_interval == s.growth_interval && r.growth_tracker == s.growth_tracker &&
+                  r.skipped == s.skipped, "'%s' read back differently", buf);
+    }
+    sm_loss_scaler keep;
+    sm_loss_scaler_init(&keep, SM_LOSS_SCALE_FIXED);
+    bool found = true;
+    GC_OK(scaler_from_meta(NULL, &keep, &found));
+    cr_expect(!found, "no pair: not found");
+    cr_expect_eq(keep.mode, SM_LOSS_SCALE_FIXED, "and left as it was");
+}
+
+Test(loss_scaler, checkpoint_metadata_refused)
+{
+    const char *bad[] = {
+        "",
+        "mode=dynamic",
+        "mode=sometimes scale=2 growth=2 backoff=0.5 interval=2000 min=1 tracker=0 skipped=0",
+        "mode=dynamic scale=inf growth=2 backoff=0.5 interval=2000 min=1 tracker=0 skipped=0",
+        "mode=dynamic scale=0.5 growth=2 backoff=0.5 interval=2000 min=1 tracker=0 skipped=0",
+        "mode=dynamic scale=2 growth=1 backoff=0.5 interval=2000 min=1 tracker=0 skipped=0",
+        "mode=dynamic scale=2 growth=2 backoff=1.5 interval=2000 min=1 tracker=0 skipped=0",
+        "mode=dynamic scale=2 growth=2 backoff=0.5 interval=0 min=1 tracker=0 skipped=0",
+        "mode=dynamic scale=2 growth=2 backoff=0.5 interval=2000 min=1 tracker=2000 skipped=0",
+        "mode=dynamic scale=2 growth=2 backoff=0.5 interval=2000 min=1 tracker=0 skipped=-1",
+        "mode=dynamic scale=2 growth=2 backoff=0.5 interval=2000 min=1 tracker=0 skipped=0 extra",
+        "mode=off scale=2 growth=2 backoff=0.5 interval=2000 min=1 tracker=0 skipped=0",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sm_loss_scaler r;
+        sm_loss_scaler_init(&r, SM_LOSS_SCALE_DYNAMIC);
+        bool found;
+        cr_expect_eq(scaler_from_meta(bad[i], &r, &found), SM_ERR_FORMAT, "'%s' accepted", bad[i]);
+        cr_expect(strstr(sm_last_error(), SM_CKPT_KEY_LOSS_SCALE), "'%s': the message names the key: %s", bad[i],
+                  sm_last_error());
+        cr_expect_eq(r.scale, 65536.0f, "'%s': the scaler is left as it was", bad[i]);
+    }
 }
 
 /* ---- found_inf: HasGradientOverflow ------------------------------------------------------------ */
