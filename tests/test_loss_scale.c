@@ -671,7 +671,17 @@ Test(train_loss_scale, resume_is_exact_across_overflows, .init = setup, .fini = 
     cr_expect(strstr(l2, "loss scaling dynamic"), "the resumed run scales:\n%s", l2);
     cr_expect(na == nb && !memcmp(a, b, na), "the resumed run's checkpoint differs from the straight run's");
     cr_expect(strstr(a + 8, "\"loss_scale\":\"mode=dynamic scale="), "the scaler's state is in the checkpoint");
-    free(a), free(b), free(l1), free(l2);
+    /* a loss-scale option on resume starts a new scaler, keeping the skipped count */
+    char skipped[64];
+    const char *last = strstr(l2, "| skipped "), *p;
+    while (last && (p = strstr(last + 1, "| skipped "))) last = p;
+    cr_assert(last);
+    snprintf(skipped, sizeof skipped, ", %d steps skipped so far", atoi(last + 10));
+    cr_assert_eq(sm_test_sh("%s train --data %s --threads 2 --val-every 0 --resume %s --steps 13 --loss-scale 1024 > %s",
+                            cli, data, at("b.st"), at("c.log")), 0);
+    char *l3 = slurp(at("c.log"), &n1);
+    cr_expect(strstr(l3, "loss scaling fixed: scale 1024") && strstr(l3, skipped), "expected '%s':\n%s", skipped, l3);
+    free(a), free(b), free(l1), free(l2), free(l3);
 }
 
 /* The default (auto: an f32 model is not scaled) and --loss-scale off train exactly as before, with
