@@ -3,8 +3,9 @@
  * the found_inf op (the seed's HasGradientOverflow cases: +-Inf and NaN anywhere in any gradient are
  * found; large finite values, denormals and zeros are not; 1 and 2 threads; against its reference),
  * the optimizer on a scaled graph (an overflowed step leaves weights and moments bitwise unchanged
- * and does not advance the bias correction; unscaled updates match a double reference; a power-of-two
- * scale gives bitwise the weights of no scaling, at 1 and 2 threads), and `smallmind train
+ * and does not advance the bias correction; unscaled updates match a double reference; the scaled
+ * adamw kernel at 1, 2 and 3 threads against its reference; a power-of-two scale gives bitwise the
+ * weights of no scaling, at 1 and 2 threads), the scaler in checkpoint metadata, and `smallmind train
  * --loss-scale` (progress line, options, and exact resume across forced overflows). */
 #include <float.h>
 #include <stdlib.h>
@@ -336,6 +337,123 @@ Test(found_inf, running_flag)
     cr_expect_eq(found_inf_with(0, -1, 0, 1, 0.0f), 0.0f, "flag 0, finite gradients");
     cr_expect_eq(found_inf_with(0, -1, 0, 1, 1.0f), 1.0f, "a flag set earlier in the chain carries");
     cr_expect_eq(found_inf_with(NAN, 2, 5, 1, 0.0f), 1.0f, "flag 0, a NaN here");
+}
+
+/* ---- the scaled adamw node: team kernel at 1, 2 and 3 threads against its reference ------------ */
+
+#define AN 9000   /* several chunks of 4096 */
+
+typedef struct adamw_io {
+    float p[AN], g[AN], m[AN], v[AN];
+} adamw_io;
+
+/* One adamw node (decay 1) on copies of io with sumsq (when clip), and, when scaled, the scale and
+ * found_inf inputs; out[0..2] get the team kernel's results at 1, 2, 3 threads, out[3] the
+ * reference's. */
+static void run_adamw(const adamw_io *io, bool clip, bool scaled, float scale, float found, adamw_io out[4])
+{
+    static const float hp[SM_ADAMW_HPARAMS] = {1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f, 10.0f, 20.0f, 0.5f};
+    float sq = 0;
+    for (int i = 0; i < AN; i++) sq += io->g[i] * io->g[i];   /* the scaled gradients' */
+    sm_graph *g;
+    GC_OK(sm_graph_create(&g));
+    int64_t n = AN, nh = SM_ADAMW_HPARAMS, one = 1;
+    sm_tensor t[8], y;
+    const char *names[8] = {"p", "g", "m", "v", "hp", "sumsq", "scale", "found"};
+    const void *data[8] = {io->p, io->g, io->m, io->v, hp, &sq, &scale, &found};
+    int k = 0, map[8];
+    for (int i = 0; i < 8; i++) {
+        if ((i == 5 && !clip) || (i >= 6 && !scaled)) continue;
+        GC_OK(sm_graph_input(g, names[i], SM_F32, 1, i < 4 ? &n : i == 4 ? &nh : &one, &t[k]));
+        map[k++] = i;
+    }
+    sm_attrs a = sm_op_default_attrs(SM_OP_ADAMW);
+    a.i[SM_IATTR_ADAMW_DECAY] = 1;
+    a.i[SM_IATTR_ADAMW_SCALED] = scaled;
+    GC_OK(sm_graph_op(g, SM_OP_ADAMW, t, k, &a, "y", &y));
+    GC_OK(sm_graph_mark_output(g, y));
+    sm_plan_options po;
+    sm_plan_options_default(&po);
+    po.strategy = SM_PLAN_NAIVE;
+    po.n_threads = 3;
+    sm_plan *plan;
+    sm_runtime *rt;
+    GC_OK(sm_plan_create(g, &po, &plan));
+    GC_OK(sm_runtime_create(g, plan, &rt));
+    for (int r = 0; r < 4; r++) {
+        for (int i = 0; i < k; i++) GC_OK(sm_runtime_set(rt, t[i], data[map[i]], sm_rec_bytes(&g->t[t[i]])));
+        if (r < 3) {
+            GC_OK(sm_runtime_set_threads(rt, r + 1));
+            GC_OK(sm_runtime_run(rt));
+        } else {
+            void *py;
+            GC_OK(sm_runtime_data(rt, y, &py));
+            sm_kernel_args ka = {.node = &g->nodes[0], .out = &g->t[y], .y = py, .n_in = k};
+            for (int i = 0; i < k; i++) {
+                ka.in[i] = &g->t[t[i]];
+                GC_OK(sm_runtime_data(rt, t[i], (void **)&ka.x[i]));
+            }
+            sm_op_def_get(SM_OP_ADAMW)->reference(&ka);
+        }
+        GC_OK(sm_runtime_get(rt, t[0], out[r].p, sizeof out[r].p));
+        GC_OK(sm_runtime_get(rt, t[1], out[r].g, sizeof out[r].g));
+        GC_OK(sm_runtime_get(rt, t[2], out[r].m, sizeof out[r].m));
+        GC_OK(sm_runtime_get(rt, t[3], out[r].v, sizeof out[r].v));
+    }
+    sm_runtime_free(rt);
+    sm_plan_free(plan);
+    sm_graph_free(g);
+}
+
+static double rel_err(const adamw_io *a, const adamw_io *b)
+{
+    const float *x = (const float *)a, *y = (const float *)b;
+    double e = 0;
+    for (size_t i = 0; i < sizeof *a / sizeof(float); i++) {
+        double d = fabs((double)x[i] - y[i]) / (1.0 + fabs((double)y[i]));
+        e = isnan(d) ? INFINITY : fmax(e, d);
+    }
+    return e;
+}
+
+Test(scaled_adamw, kernel_threads_and_reference, .timeout = 120)
+{
+    static adamw_io io, scaled_io, out[4], base[4];
+    for (int i = 0; i < AN; i++) {
+        io.p[i] = (float)((i * 37 % 1001) - 500) * 1e-3f;
+        io.g[i] = (float)((i * 91 % 997) - 498) * 1e-4f;
+        io.m[i] = (float)((i * 13 % 101) - 50) * 1e-5f;
+        io.v[i] = (float)(i * 17 % 103) * 1e-8f;
+    }
+    const float scales[] = {1.0f, 1024.0f, 3.0f, 0x1p-10f};
+    for (int clip = 0; clip <= 1; clip++) {
+        run_adamw(&io, clip, false, 1.0f, 0.0f, base);   /* the unscaled node */
+        for (size_t s = 0; s < sizeof scales / sizeof scales[0]; s++) {
+            scaled_io = io;
+            for (int i = 0; i < AN; i++) scaled_io.g[i] = io.g[i] * scales[s];
+            run_adamw(&scaled_io, clip, true, scales[s], 0.0f, out);
+            for (int r = 1; r < 3; r++)
+                cr_expect_eq(memcmp(&out[0], &out[r], sizeof out[0]), 0, "scale %g clip %d: 1 and %d threads differ",
+                             (double)scales[s], clip, r + 1);
+            cr_expect_lt(rel_err(&out[0], &out[3]), 1e-5, "scale %g clip %d: kernel vs reference", (double)scales[s], clip);
+            /* the moments and parameter against the unscaled node (the gradient input itself differs) */
+            for (int r = 0; r < 4 && scales[s] != 3.0f; r += 3) {   /* powers of two */
+                bool same = !memcmp(out[r].p, base[r].p, sizeof base[r].p) && !memcmp(out[r].m, base[r].m, sizeof base[r].m) &&
+                            !memcmp(out[r].v, base[r].v, sizeof base[r].v);
+                cr_expect(same, "scale %g (a power of two), clip %d, %s: not bitwise the unscaled update",
+                          (double)scales[s], clip, r ? "reference" : "kernel");
+            }
+            /* found_inf set, or an unusable scale: nothing changes, in the kernel and the reference */
+            const float found[3] = {1.0f, 0.0f, 0.0f}, bad_scale[3] = {scales[s], 0.0f, INFINITY};
+            for (int f = 0; f < 3; f++) {
+                run_adamw(&scaled_io, clip, true, bad_scale[f], found[f], out);
+                for (int r = 0; r < 4; r++)
+                    cr_expect(!memcmp(out[r].p, scaled_io.p, sizeof io.p) && !memcmp(out[r].m, scaled_io.m, sizeof io.m) &&
+                              !memcmp(out[r].v, scaled_io.v, sizeof io.v), "found %g scale %g clip %d run %d: changed",
+                              (double)found[f], (double)bad_scale[f], clip, r);
+            }
+        }
+    }
 }
 
 /* ---- the optimizer on a scaled graph ----------------------------------------------------------- */
