@@ -180,8 +180,8 @@ static sm_status start_scaler(const sm_train_options *o, const sm_session *s, lo
         st = sm_error(SM_ERR_STATE, "loss scaling is %s but the training graph was built %s a loss scale",
                       sc->mode != SM_LOSS_SCALE_OFF ? "on" : "off", scaled ? "with" : "without");
     if (!st && sc->skipped > start_step)
-        st = sm_error(SM_ERR_FORMAT, "%s: %lld steps skipped of the %lld run", o->resume ? o->resume : "resume",
-                      (long long)sc->skipped, start_step);
+        st = sm_error(SM_ERR_FORMAT, "%s: its loss scaler counts %lld skipped steps, but %lld steps were run: the file "
+                      "was edited or damaged", o->resume ? o->resume : "the checkpoint", (long long)sc->skipped, start_step);
     return st;
 }
 
