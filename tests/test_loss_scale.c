@@ -836,6 +836,26 @@ Test(train_loss_scale, off_auto_and_power_of_two, .init = setup, .fini = teardow
     free(log), free(fl), free(x), free(y);
 }
 
+/* auto follows the model's storage: gpt-tiny.smg with its MLP activations cast through f16 (their
+ * gradients come back through f16 too) is scaled dynamically; --loss-scale off turns that off. */
+Test(train_loss_scale, auto_is_dynamic_for_an_f16_model, .init = setup, .fini = teardown, .timeout = 120)
+{
+    const char *cli = sm_test_cli(), *data = sm_test_corpus(), *ex = getenv("SM_EXAMPLES");
+    cr_assert(ex, "SM_EXAMPLES is not set");
+    cr_assert_eq(sm_test_sh("sed 's/^    m   = gelu(m)$/    m   = gelu(m)\\n    m16 = cast(m, dtype=f16)\\n    m   = "
+                            "cast(m16, dtype=f32)/' %s/gpt-tiny.smg > %s && grep -q m16 %s", ex, at("f16.smg"), at("f16.smg")), 0);
+    cr_assert_eq(sm_test_sh("%s train %s -T 16 --val-every 0 --log-every 1 --threads 2 --steps 2 --data %s > %s", cli,
+                            at("f16.smg"), data, at("auto.log")), 0);
+    cr_assert_eq(sm_test_sh("%s train %s -T 16 --val-every 0 --log-every 1 --threads 2 --steps 2 --loss-scale off "
+                            "--data %s > %s", cli, at("f16.smg"), data, at("off.log")), 0);
+    size_t n;
+    char *a = slurp(at("auto.log"), &n), *o = slurp(at("off.log"), &n);
+    cr_expect(strstr(a, "loss scaling dynamic: scale 65536") && strstr(a, "step 2/2") && strstr(a, "| skipped 0"),
+              "auto on an f16 model:\n%s", a);
+    cr_expect(!strstr(o, "loss scaling") && !strstr(o, "skipped"), "--loss-scale off:\n%s", o);
+    free(a), free(o);
+}
+
 Test(train_loss_scale, bad_options, .init = setup, .fini = teardown)
 {
     const char *cli = sm_test_cli(), *data = sm_test_corpus();
