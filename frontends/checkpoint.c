@@ -176,6 +176,46 @@ sm_status sm_checkpoint_meta_int(const sm_st_file *f, const char *key, long long
     return SM_OK;
 }
 
+static const char *const scale_modes[] = {"off", "fixed", "dynamic"};
+
+void sm_checkpoint_scaler_format(const sm_loss_scaler *s, char *buf, size_t cap)
+{
+    unsigned m = (unsigned)s->mode < 3 ? (unsigned)s->mode : 0;
+    snprintf(buf, cap, "mode=%s scale=%.9g growth=%.9g backoff=%.9g interval=%lld min=%.9g tracker=%lld skipped=%lld",
+             scale_modes[m], s->scale, s->growth_factor, s->backoff_factor, (long long)s->growth_interval,
+             s->min_scale, (long long)s->growth_tracker, (long long)s->skipped);
+}
+
+sm_status sm_checkpoint_meta_scaler(const sm_st_file *f, sm_loss_scaler *out, bool *found)
+{
+    const char *v = sm_st_metadata_get(f, SM_CKPT_KEY_LOSS_SCALE);
+    *found = false;
+    if (!v) return SM_OK;
+    sm_loss_scaler s = {0};
+    char mode[16];
+    long long interval, tracker, skipped;
+    int end = -1;
+    bool ok = sscanf(v, "mode=%15s scale=%g growth=%g backoff=%g interval=%lld min=%g tracker=%lld skipped=%lld%n",
+                     mode, &s.scale, &s.growth_factor, &s.backoff_factor, &interval, &s.min_scale, &tracker, &skipped,
+                     &end) == 8 && end >= 0 && !v[end];
+    int m = -1;
+    for (int i = 0; ok && i < 3; i++)
+        if (!strcmp(mode, scale_modes[i])) m = i;
+    if (!ok || m < 0)
+        return sm_error(SM_ERR_FORMAT, "%s: metadata '%s' is \"%.200s\"; it must read \"mode=off|fixed|dynamic scale=X "
+                        "growth=X backoff=X interval=N min=X tracker=N skipped=N\": the file was edited or damaged",
+                        sm_st_name(f), SM_CKPT_KEY_LOSS_SCALE, v);
+    s.mode = (sm_loss_scale_mode)m;
+    s.growth_interval = interval;
+    s.growth_tracker = tracker;
+    s.skipped = skipped;
+    sm_status st = sm_loss_scaler_check(&s);
+    if (st) return sm_error_prefix(SM_ERR_FORMAT, "%s: metadata '%s': ", sm_st_name(f), SM_CKPT_KEY_LOSS_SCALE);
+    *out = s;
+    *found = true;
+    return SM_OK;
+}
+
 sm_status sm_checkpoint_load(sm_runtime *rt, const char *path, unsigned flags, sm_st_file **meta)
 {
     if (!rt || !path) return sm_error(SM_ERR_INVALID_ARG, "loading a checkpoint: NULL runtime or path");

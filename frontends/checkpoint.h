@@ -43,4 +43,15 @@ sm_status sm_checkpoint_load(sm_runtime *rt, const char *path, unsigned flags, s
 sm_status sm_checkpoint_meta_int(const sm_st_file *f, const char *key, long long min, long long max,
                                  long long *out);
 
+/* The metadata key of a training run's loss scaler (sm_loss_scaler), and its value: "mode=M scale=X
+ * growth=X backoff=X interval=N min=X tracker=N skipped=N" with M off, fixed or dynamic; the floats
+ * are written with 9 significant digits, which read back as the same float bit for bit, so a resumed
+ * run continues exactly. */
+#define SM_CKPT_KEY_LOSS_SCALE "loss_scale"
+#define SM_CKPT_LOSS_SCALE_MAX 256   /* bytes the value takes at most, NUL included */
+void sm_checkpoint_scaler_format(const sm_loss_scaler *s, char *buf, size_t cap);
+/* Reads the value under SM_CKPT_KEY_LOSS_SCALE into *s (sm_loss_scaler_check'ed); absent: *s is left
+ * as it is and *found is false. A malformed or out-of-range value is SM_ERR_FORMAT naming the file. */
+sm_status sm_checkpoint_meta_scaler(const sm_st_file *f, sm_loss_scaler *s, bool *found);
+
 #endif

@@ -2,7 +2,9 @@
  *
  * 1. Which tensors need a gradient: trainable float parameters, and every node output that depends
  *    on one (a forward sweep). Inputs, i32 tensors and frozen parameters need none.
- * 2. The seed dloss/dloss = 1 is a fill node (no input to set).
+ * 2. The seed dloss/dloss = 1 is a fill node (no input to set). With loss scaling
+ *    (sm_graph_backward_scaled) it is instead 1·S, S an input the host sets before each run, so
+ *    every gradient is S times larger: small ones stay above f16's underflow.
  * 3. The forward nodes are visited in reverse insertion order. A node whose output has a gradient
  *    and some input that needs one gets its op's backward rule; each input gradient the rule returns
  *    is added to what that input already has. Every consumer of a tensor comes after its producer,
@@ -49,8 +51,13 @@ static sm_status check_gx(const sm_graph *g, const sm_node *n, int i, sm_tensor 
     return SM_OK;
 }
 
-static sm_status seed(sm_graph *g, sm_tensor loss, sm_tensor *out)
+static sm_status seed(sm_graph *g, sm_tensor loss, sm_tensor scale, sm_tensor *out)
 {
+    if (scale != SM_NO_TENSOR) {   /* a node of its own (1·S), so the input itself is no gradient */
+        sm_attrs a = sm_op_default_attrs(SM_OP_SCALE);
+        a.f[SM_FATTR_SCALE_S] = 1.0f;
+        return sm_bwd_op(g, SM_OP_SCALE, &scale, 1, &a, out);
+    }
     sm_attrs a = sm_op_default_attrs(SM_OP_FILL);
     for (int i = 0; i < SM_MAX_DIMS; i++) a.i[i] = i < g->t[loss].ndim ? g->t[loss].ne[i] : 0;
     a.f[SM_FATTR_FILL_VALUE] = 1.0f;
@@ -134,7 +141,8 @@ static sm_status finish(sm_graph *g, const bool *req, const sm_tensor *grad, int
     return s;
 }
 
-sm_status sm_graph_backward(sm_graph *g, sm_tensor loss)
+/* The backward with seed 1 (scaled = false) or the loss scale input "opt.loss_scale" (true). */
+static sm_status backward(sm_graph *g, sm_tensor loss, bool scaled, sm_tensor *scale_out)
 {
     if (!g) return sm_error(SM_ERR_INVALID_ARG, "sm_graph_backward: NULL graph");
     if (!sm_graph_valid(g, loss)) return sm_error(SM_ERR_INVALID_ARG, "sm_graph_backward: the loss is not a tensor of this graph");
@@ -165,20 +173,32 @@ sm_status sm_graph_backward(sm_graph *g, sm_tensor loss)
     }
 
     sm_status s = SM_OK;
+    sm_tensor scale = SM_NO_TENSOR;
     if (!req[loss])
         s = sm_error(SM_ERR_INVALID_ARG, "sm_graph_backward: the loss '%s' does not depend on any trainable "
                      "parameter", g->t[loss].name);
-    if (!s) s = seed(g, loss, &grad[loss]);
+    if (!s && scaled) s = sm_graph_input(g, "opt.loss_scale", SM_F32, g->t[loss].ndim, g->t[loss].ne, &scale);
+    if (!s) s = seed(g, loss, scale, &grad[loss]);
     if (!s) s = sweep(g, n_fwd, req, grad);
     if (!s) s = finish(g, req, grad, t0);
     if (s) {   /* restore the graph: drop everything appended, forget the gradients */
         g->n_nodes = n_fwd;
         g->n_t = t0;
         for (int i = 0; i < t0; i++) g->t[i].grad = SM_NO_TENSOR;
+    } else {
+        g->loss_scale = scale;
+        if (scale_out) *scale_out = scale;
     }
     free(req);
     free(grad);
     return s;
+}
+
+sm_status sm_graph_backward(sm_graph *g, sm_tensor loss) { return backward(g, loss, false, NULL); }
+
+sm_status sm_graph_backward_scaled(sm_graph *g, sm_tensor loss, sm_tensor *scale)
+{
+    return backward(g, loss, true, scale);
 }
 
 sm_tensor sm_graph_grad(const sm_graph *g, sm_tensor p)

@@ -40,6 +40,7 @@ sm_status sm_graph_create(sm_graph **out)
     sm_graph *g = calloc(1, sizeof *g);
     if (!g) return sm_error(SM_ERR_NOMEM, "sm_graph_create: out of memory");
     g->loss = SM_NO_TENSOR;
+    g->loss_scale = SM_NO_TENSOR;
     *out = g;
     return SM_OK;
 }

@@ -38,6 +38,8 @@ struct sm_graph {
     sm_node *nodes;            /* in insertion order, which is a valid topological order */
     int n_nodes, cap_nodes;
     sm_tensor loss;
+    sm_tensor loss_scale;      /* the input the backward's seed is (sm_graph_backward_scaled), else
+                                  SM_NO_TENSOR; sm_graph_adamw unscales by it */
     /* Tensor names to ids. Slots of tensors dropped by a rollback (n_t lowered) or renamed stay
      * behind; lookups check the name in t[], so such a slot never matches. */
     sm_name_index names;

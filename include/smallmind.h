@@ -138,7 +138,9 @@ const char *sm_role_name(sm_role r);
     X(LM_HEAD_CE_BWD, lm_head_ce_bwd, NO_GRAD) /* (x, w, targets, gy [1]) -> [V + R, C]: dw rows, then dx rows       \
                                               (R = rows of x) */                                                     \
     X(ROWS, rows, GRAD)                    /* (x [N,..]; start, len) -> [len,..]: rows start.. of x as a view (no    \
-                                              copy) */
+                                              copy) */                                                               \
+    X(FOUND_INF, found_inf, NO_GRAD)       /* (x1..xn; acc) -> [1]: 1 if an element of an x is +-Inf or NaN, else    \
+                                              0; acc = 1: x1 is a running flag [1] (loss scaling, sm_graph_adamw) */
 
 #define SM_OP_LIST_KIND(KIND, name, grad) SM_OP_##KIND,
 typedef enum sm_op_kind { SM_OP_LIST(SM_OP_LIST_KIND) SM_OP_COUNT } sm_op_kind;
@@ -260,6 +262,12 @@ uint64_t sm_graph_identity(const sm_graph *g);
  * marked not trainable, parameters the loss does not depend on, inputs and i32 tensors get none.
  * Intermediate gradients are ordinary activations. Call it once per graph, after the forward. */
 sm_status sm_graph_backward(sm_graph *g, sm_tensor loss);
+/* sm_graph_backward for loss scaling (fp16 training): the seed dloss/dloss is not 1 but the value of a
+ * new input "opt.loss_scale" (f32, the loss's shape, one value; *scale, which may be NULL) that the
+ * host sets before every run, so every gradient comes out multiplied by the scale S. The loss itself
+ * is not scaled. sm_graph_adamw on such a graph checks the gradients for overflow and unscales them
+ * (see there); sm_loss_scaler below chooses S. */
+sm_status sm_graph_backward_scaled(sm_graph *g, sm_tensor loss, sm_tensor *scale);
 /* The gradient of parameter p once sm_graph_backward has run, else SM_NO_TENSOR. */
 sm_tensor sm_graph_grad(const sm_graph *g, sm_tensor p);
 
@@ -293,6 +301,12 @@ typedef struct sm_adamw_tensors {
     sm_tensor grad_sumsq; /* output f32 [1]: sum of squares of all gradients before clipping (its
                              sqrt is the global norm); SM_NO_TENSOR when grad_clip was 0 */
     int n_params;         /* parameters updated */
+    sm_tensor loss_scale; /* input f32 [1] of sm_graph_backward_scaled: the scale S; else SM_NO_TENSOR */
+    sm_tensor found_inf;  /* with loss_scale: output f32 [1], 1 when some gradient element was +-Inf or
+                             NaN in this run, or (with clipping) their f32 sum of squares overflowed:
+                             the step was skipped, no parameter or moment changed; else 0.
+                             SM_NO_TENSOR without loss scaling. grad_sumsq is then that of the
+                             scaled gradients: the norm is sqrt(grad_sumsq) / S */
 } sm_adamw_tensors;
 
 /* GPT-2 / nanoGPT defaults: lr 6e-4, min_lr 6e-5, betas 0.9/0.95, eps 1e-8, wd 0.1, clip 1.0, no
@@ -302,13 +316,67 @@ void sm_adamw_config_default(sm_adamw_config *c);
  * gradients (fixed order), then per parameter with a gradient, in tensor order, one "adamw" node that
  * updates the parameter and its moments "adam.m.<p>" and "adam.v.<p>" (role SM_ROLE_OPTIM, zero at
  * init) in place. Weight decay applies to parameters of 2 or more dims (matmul weights, embeddings),
- * not to 1-D ones (biases, norm gains), as GPT-2 training does. */
+ * not to 1-D ones (biases, norm gains), as GPT-2 training does.
+ * After sm_graph_backward_scaled it also appends "opt.found_inf" (found_inf nodes over the sum of
+ * squares and every gradient, in tensor order), and the update nodes unscale: the clipped norm is that of grad / S, the
+ * moments see grad / S, and when found_inf is 1 no node changes anything (the step is skipped; give
+ * the next step's hparams with sm_adamw_hparams_skipped). With S = 1 the results are bitwise those
+ * of the unscaled graph. */
 sm_status sm_graph_adamw(sm_graph *g, const sm_adamw_config *cfg, sm_adamw_tensors *out);
 /* The "opt.hparams" values for update number `step` (0 for the first update): learning rate from
  * linear warmup then cosine decay to min_lr, bias corrections for t = step + 1. */
 sm_status sm_adamw_hparams(const sm_adamw_config *cfg, int64_t step, float out[SM_ADAMW_HPARAMS]);
+/* The same for step number `step` of a run whose loss scaling skipped `skipped` (<= step) of the
+ * steps before it: the learning rate follows the step number, the bias corrections the updates
+ * actually applied (t = step - skipped + 1), as PyTorch's Adam under GradScaler does (its scheduler
+ * steps every iteration, its step count only when optimizer.step() runs). skipped = 0 is
+ * sm_adamw_hparams. */
+sm_status sm_adamw_hparams_skipped(const sm_adamw_config *cfg, int64_t step, int64_t skipped,
+                                   float out[SM_ADAMW_HPARAMS]);
 /* Learning rate of update number `step` alone. */
 float sm_adamw_lr(const sm_adamw_config *cfg, int64_t step);
+
+/* Loss scaling for fp16 training, with PyTorch GradScaler's rules: start at init_scale (2^16); after
+ * a step whose gradients overflowed (found_inf) multiply the scale by backoff_factor (0.5, never
+ * below min_scale) and start counting again; after growth_interval (2000) consecutive steps without
+ * overflow multiply it by growth_factor (2) and start counting again. An overflowed step is skipped
+ * (sm_graph_adamw). The floor min_scale is 1 (DeepSpeed's and Megatron-LM's default; PyTorch has
+ * none): the scale exists to lift small gradients above f16's underflow, and a scale below 1 would
+ * push them back down, so a run that still overflows at 1 has gradients that are really not finite
+ * (a divergence) rather than a scale that is too high. bf16 needs no scaling: it has f32's 8-bit
+ * exponent, so what f32 holds without underflow bf16 holds too (docs/mixed-precision.md).
+ * The struct is plain data: a checkpoint saves and restores its fields (sm_loss_scaler_check a
+ * restored one). */
+typedef enum sm_loss_scale_mode {
+    SM_LOSS_SCALE_OFF = 0,    /* S = 1 always; nothing is skipped by the scaler's decision */
+    SM_LOSS_SCALE_FIXED,      /* S = init_scale always; overflowed steps are skipped */
+    SM_LOSS_SCALE_DYNAMIC     /* the rules above */
+} sm_loss_scale_mode;
+
+typedef struct sm_loss_scaler {
+    sm_loss_scale_mode mode;
+    float scale;              /* S of the next step */
+    float growth_factor;      /* > 1 */
+    float backoff_factor;     /* in (0, 1) */
+    int64_t growth_interval;  /* >= 1 */
+    float min_scale;          /* the floor, > 0 */
+    int64_t growth_tracker;   /* consecutive steps without overflow since the scale last changed */
+    int64_t skipped;          /* steps skipped so far (overflowed), for sm_adamw_hparams_skipped */
+} sm_loss_scaler;
+
+/* mode with PyTorch's defaults: init scale 65536 (1 for OFF), growth 2, backoff 0.5, interval 2000,
+ * min_scale 1, counters 0. */
+void sm_loss_scaler_init(sm_loss_scaler *s, sm_loss_scale_mode mode);
+/* SM_ERR_INVALID_ARG naming the field when a setting or counter is out of range (scale finite and in
+ * [min_scale, FLT_MAX], min_scale finite and > 0, growth > 1, backoff in (0, 1), interval >= 1,
+ * counters >= 0, tracker < interval; OFF: scale 1). */
+sm_status sm_loss_scaler_check(const sm_loss_scaler *s);
+/* After a step: found_inf is the graph's "opt.found_inf" (nonzero: that step was skipped). Counts the
+ * skip, then applies the rules of the mode. */
+sm_status sm_loss_scaler_update(sm_loss_scaler *s, int found_inf);
+/* The mode auto picks for a model whose activations and gradients are stored as `storage`: dynamic
+ * for f16 (5 exponent bits: small gradients underflow), off for f32 and bf16. */
+sm_loss_scale_mode sm_loss_scale_auto(sm_dtype storage);
 
 /* ---- plan -------------------------------------------------------------------------------------- */
 

@@ -1,12 +1,20 @@
 /* adamw.c — one AdamW update of one parameter, in place:
- *   (param, grad, m, v, hparams [8], sumsq [1]?; decay) -> token [1]
+ *   (param, grad, m, v, hparams [8], sumsq [1]?, scale [1]?, found_inf [1]?; decay, scaled) -> token [1]
  * With the step's values from hparams (sm_adamw_hparam order) and c the clipping factor
  * min(1, clip / (sqrt(sumsq) + 1e-6)) (1 without sumsq or with clip <= 0; the grad is not modified):
  *   g = c·grad;  m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²
  *   param -= lr·( m·bc1 / (sqrt(v·bc2) + eps) + wd·param )      (wd only with decay = 1)
  * which is decoupled weight decay (Loshchilov & Hutter) with bias-corrected moments. The node
  * writes param, m and v (mutates_inputs); its token output holds 0 and exists only because every
- * node has an output. Elements are independent: split across threads. */
+ * node has an output. Elements are independent: split across threads.
+ *
+ * Loss scaling (scaled = 1; the last two inputs are the loss scale S the gradients were multiplied by
+ * and the found_inf flag of all gradients, sm_graph_adamw): with found_inf set the node changes
+ * nothing (the step is skipped, as PyTorch's GradScaler skips optimizer.step()); otherwise the
+ * gradient is unscaled by folding 1/S into c: the norm is sqrt(sumsq)·(1/S) and g = (c/S)·grad. With
+ * S = 1 every value is bitwise what the unscaled node computes, and with S a power of two the
+ * multiplications by 1/S are exact, so the update is bitwise the unscaled one unless a gradient
+ * underflowed or overflowed. A scale that is not a positive finite number updates nothing either. */
 #include <math.h>
 
 #include <omp.h>
@@ -39,20 +47,47 @@ static sm_status shape_adamw(const sm_graph *g, const sm_node *n, sm_tensor_rec 
     if (sm_rec_numel(&g->t[n->in[4]]) < SM_ADAMW_HPARAMS)
         return sm_error(SM_ERR_SHAPE, "node '%s': adamw hyperparameters '%s' must hold %d values", out->name,
                         g->t[n->in[4]].name, SM_ADAMW_HPARAMS);
-    if (n->n_in == 6 && sm_rec_numel(&g->t[n->in[5]]) != 1)
-        return sm_error(SM_ERR_SHAPE, "node '%s': adamw gradient sum of squares '%s' must be one value", out->name,
-                        g->t[n->in[5]].name);
+    bool scaled = n->attrs.i[SM_IATTR_ADAMW_SCALED] != 0;
+    int base = n->n_in - (scaled ? 2 : 0);   /* inputs before the scale and found_inf */
+    if (base != 5 && base != 6)
+        return sm_error(SM_ERR_SHAPE, "node '%s': adamw takes param, grad, m, v, hparams, an optional sum of squares%s "
+                        "(%d inputs given)", out->name, scaled ? ", then the loss scale and found_inf (scaled = 1)" : "",
+                        n->n_in);
+    for (int i = 5; i < n->n_in; i++)
+        if (sm_rec_numel(&g->t[n->in[i]]) != 1)
+            return sm_error(SM_ERR_SHAPE, "node '%s': adamw %s '%s' must be one value", out->name,
+                            i < base ? "gradient sum of squares" : i == base ? "loss scale" : "found_inf flag",
+                            g->t[n->in[i]].name);
     out->ndim = 1;
     out->dtype = SM_F32;
     return SM_OK;
 }
 
-static double clip_factor(const sm_kernel_args *k)
+static bool is_scaled(const sm_kernel_args *k) { return k->node->attrs.i[SM_IATTR_ADAMW_SCALED] != 0; }
+
+/* 1/S, 1 without loss scaling. */
+static double inv_scale(const sm_kernel_args *k)
+{
+    return is_scaled(k) ? 1.0 / (double)*(const float *)k->x[k->n_in - 2] : 1.0;
+}
+
+/* True when this step must change nothing: some gradient overflowed, or the scale is unusable. */
+static bool skip_step(const sm_kernel_args *k)
+{
+    if (!is_scaled(k)) return false;
+    float scale = *(const float *)k->x[k->n_in - 2], found = *(const float *)k->x[k->n_in - 1];
+    return found != 0.0f || !(scale > 0.0f) || !isfinite(scale);
+}
+
+/* The factor applied to the stored gradient: the clipping factor of the unscaled norm, times 1/S. */
+static double grad_factor(const sm_kernel_args *k)
 {
     const float *hp = k->x[4];
-    if (k->n_in < 6 || hp[SM_ADAMW_CLIP] <= 0.0f) return 1.0;
-    double c = hp[SM_ADAMW_CLIP] / (sqrt((double)*(const float *)k->x[5]) + 1e-6);
-    return c < 1.0 ? c : 1.0;
+    double inv = inv_scale(k);
+    bool has_sumsq = k->n_in - (is_scaled(k) ? 2 : 0) == 6;
+    if (!has_sumsq || hp[SM_ADAMW_CLIP] <= 0.0f) return inv;
+    double c = hp[SM_ADAMW_CLIP] / (sqrt((double)*(const float *)k->x[5]) * inv + 1e-6);
+    return (c < 1.0 ? c : 1.0) * inv;
 }
 
 /* One update, one rounding per operation in this order:
@@ -140,8 +175,12 @@ static void adamw_forward(const sm_kernel_args *k)
     /* The storage is the arenas', writable: the inputs are const only in the kernel signature. */
     float *p = (float *)k->x[0], *m = (float *)k->x[2], *v = (float *)k->x[3];
     const float *hp = k->x[4];
+    if (skip_step(k)) {
+        if (omp_get_thread_num() == 0) *(float *)k->y = 0.0f;
+        return;
+    }
     const adamw_k ks = {
-        .c = (float)clip_factor(k), .b1 = hp[SM_ADAMW_BETA1], .nb1 = 1.0f - hp[SM_ADAMW_BETA1],
+        .c = (float)grad_factor(k), .b1 = hp[SM_ADAMW_BETA1], .nb1 = 1.0f - hp[SM_ADAMW_BETA1],
         .b2 = hp[SM_ADAMW_BETA2], .nb2 = 1.0f - hp[SM_ADAMW_BETA2], .bc1 = hp[SM_ADAMW_BC1],
         .bc2 = hp[SM_ADAMW_BC2], .eps = hp[SM_ADAMW_EPS], .lr = hp[SM_ADAMW_LR],
         .wd = k->node->attrs.i[SM_IATTR_ADAMW_DECAY] ? hp[SM_ADAMW_WD] : 0.0f,
@@ -159,7 +198,9 @@ static void adamw_reference(const sm_kernel_args *k)
 {
     const float *hp = k->x[4], *grad = k->x[1];
     float *p = (float *)k->x[0], *m = (float *)k->x[2], *v = (float *)k->x[3];
-    double wd = k->node->attrs.i[SM_IATTR_ADAMW_DECAY] ? hp[SM_ADAMW_WD] : 0.0, c = clip_factor(k);
+    *(float *)k->y = 0.0f;
+    if (skip_step(k)) return;
+    double wd = k->node->attrs.i[SM_IATTR_ADAMW_DECAY] ? hp[SM_ADAMW_WD] : 0.0, c = grad_factor(k);
     for (int64_t i = 0; i < sm_rec_numel(k->in[0]); i++) {
         double gi = c * grad[i];
         double mi = hp[SM_ADAMW_BETA1] * (double)m[i] + (1.0 - hp[SM_ADAMW_BETA1]) * gi;
@@ -169,12 +210,11 @@ static void adamw_reference(const sm_kernel_args *k)
         v[i] = (float)vi;
         p[i] = (float)(p[i] - hp[SM_ADAMW_LR] * upd);
     }
-    *(float *)k->y = 0.0f;
 }
 
 static double flops_adamw(const sm_graph *g, const sm_node *n) { return 14.0 * (double)sm_rec_numel(&g->t[n->in[0]]); }
 
 const sm_op_def sm_op_adamw = {
-    .name = "adamw", .min_in = 5, .max_in = 6, .iattr = {"decay"}, .shape = shape_adamw, .flops = flops_adamw,
+    .name = "adamw", .min_in = 5, .max_in = 8, .iattr = {"decay", "scaled"}, .shape = shape_adamw, .flops = flops_adamw,
     .mutates_inputs = true, .forward = adamw_forward, .reference = adamw_reference,
 };

@@ -43,7 +43,9 @@
     IATTR(PAD, TOTAL, 2, SM_OP_PAD)                                                       \
     IATTR(EMBEDDING_BWD, VOCAB, 0, SM_OP_EMBEDDING_BWD)                                   \
     IATTR(SUMSQ, ACC, 0, SM_OP_SUMSQ)                                                     \
-    IATTR(ADAMW, DECAY, 0, SM_OP_ADAMW)
+    IATTR(ADAMW, DECAY, 0, SM_OP_ADAMW)                                                   \
+    IATTR(ADAMW, SCALED, 1, SM_OP_ADAMW)                                                  \
+    IATTR(FOUND_INF, ACC, 0, SM_OP_FOUND_INF)
 
 #define SM_IATTR_SLOT(LAYOUT, NAME, slot, ...) SM_IATTR_##LAYOUT##_##NAME = slot,
 #define SM_FATTR_SLOT(LAYOUT, NAME, slot, ...) SM_FATTR_##LAYOUT##_##NAME = slot,

@@ -39,7 +39,11 @@ typedef struct sm_model_spec {
     const char *defines[32];  /* "-D KEY=VALUE" overrides for graph files */
     int n_defines;
     sm_recompute_policy recompute;   /* the plan's recompute policy (zero: none) */
+    int loss_scale;       /* training: an sm_loss_scale_mode, or SM_CLI_LOSS_SCALE_AUTO; anything but
+                             off builds the backward with a loss scale (sm_graph_backward_scaled) */
 } sm_model_spec;
+
+#define SM_CLI_LOSS_SCALE_AUTO (-1)   /* sm_model_storage decides (sm_loss_scale_auto) */
 
 typedef struct sm_model {
     sm_graph *g;
@@ -50,6 +54,10 @@ typedef struct sm_model {
 
 /* Lists the built-in templates into a string for --help. */
 const char *sm_cli_templates_help(void);
+/* The storage type of the model's activations and gradients, which --loss-scale auto follows: f16
+ * when some tensor of its forward graph is f16 (a graph file's casts), else f32. The precision
+ * pass's choice (--precision) is to be connected here too. */
+sm_dtype sm_model_storage(const sm_model_spec *spec, const sm_graph *g);
 /* Builds the model; with spec->training also its backward and AdamW step. */
 sm_status sm_model_load(const sm_model_spec *spec, sm_model *m);
 /* True if name is a graph file rather than a template: not a template name, and it exists, contains

@@ -14,6 +14,7 @@
 #include <omp.h>
 
 #include "../../base/atomic_file.h"
+#include "../../base/error.h"
 #include "../checkpoint.h"
 #include "../dataset.h"
 #include "dist.h"
@@ -43,11 +44,12 @@ static void on_stop(int sig)
 }
 
 /* sm_train_save with the stop signals caught for its duration (see on_stop). */
-static sm_status save_checkpoint(const sm_train_options *o, sm_session *s, long long next_step)
+static sm_status save_checkpoint(const sm_train_options *o, sm_session *s, const sm_loss_scaler *sc,
+                                 long long next_step)
 {
     saving = 1;
     set_stop_handlers(on_stop);
-    sm_status st = sm_train_save(o, s, o->save, next_step);
+    sm_status st = sm_train_save(o, s, sc, o->save, next_step);
     saving = 0;
     if (stop_signal) set_stop_handlers(SIG_DFL);
     return st;
@@ -147,6 +149,63 @@ void sm_train_options_default(sm_train_options *o)
     o->adamw.min_lr = 1e-4f;
     o->adamw.warmup_steps = 20;
     o->adamw.weight_decay = 0.1f;
+    o->spec.loss_scale = SM_CLI_LOSS_SCALE_AUTO;
+    o->loss_scale_init = 65536.0f;
+    o->loss_scale_interval = 2000;
+}
+
+/* The run's loss scaler: the checkpoint's as it was saved, else a new one for the mode the model
+ * was built with (auto has become dynamic or off there: a graph with a loss scale input is scaled),
+ * which keeps a resumed run's skipped count. */
+static sm_status start_scaler(const sm_train_options *o, const sm_session *s, long long start_step,
+                              sm_loss_scaler *sc)
+{
+    bool scaled = s->m.opt.loss_scale != SM_NO_TENSOR;
+    if (o->has_resumed && !o->loss_scale_given) *sc = o->resumed;
+    else {
+        int mode = !scaled ? SM_LOSS_SCALE_OFF : o->spec.loss_scale == SM_CLI_LOSS_SCALE_AUTO ? SM_LOSS_SCALE_DYNAMIC
+                                                                                              : o->spec.loss_scale;
+        sm_loss_scaler_init(sc, (sm_loss_scale_mode)mode);
+        if (mode == SM_LOSS_SCALE_DYNAMIC) {
+            sc->scale = o->loss_scale_init;
+            sc->growth_interval = o->loss_scale_interval;
+        } else if (mode == SM_LOSS_SCALE_FIXED) {
+            sc->scale = o->loss_scale_fixed;
+            sc->min_scale = sc->scale < 1.0f ? sc->scale : 1.0f;   /* the floor is dynamic's; a fixed scale is as given */
+        }
+        sc->skipped = o->has_resumed ? o->resumed.skipped : 0;
+    }
+    sm_status st = sm_loss_scaler_check(sc);
+    if (!st && (sc->mode != SM_LOSS_SCALE_OFF) != scaled)
+        st = sm_error(SM_ERR_STATE, "loss scaling is %s but the training graph was built %s a loss scale",
+                      sc->mode != SM_LOSS_SCALE_OFF ? "on" : "off", scaled ? "with" : "without");
+    if (!st && sc->skipped > start_step)
+        st = sm_error(SM_ERR_FORMAT, "%s: its loss scaler counts %lld skipped steps, but %lld steps were run: the file "
+                      "was edited or damaged", o->resume ? o->resume : "the checkpoint", (long long)sc->skipped, start_step);
+    return st;
+}
+
+/* One training step's optimizer inputs: the hyperparameters of step `step` (the bias corrections
+ * count the updates applied, sm_adamw_hparams_skipped) and, in a scaled graph, the loss scale. */
+static sm_status set_step_inputs(const sm_train_options *o, sm_session *s, const sm_loss_scaler *sc, long long step,
+                                 float hp[SM_ADAMW_HPARAMS])
+{
+    sm_status st = sm_adamw_hparams_skipped(&o->adamw, step, sc->skipped, hp);
+    if (!st) st = sm_runtime_set(s->rt, s->m.opt.hparams, hp, sizeof(float) * SM_ADAMW_HPARAMS);
+    if (!st && s->m.opt.loss_scale != SM_NO_TENSOR) st = sm_runtime_set(s->rt, s->m.opt.loss_scale, &sc->scale, sizeof sc->scale);
+    return st;
+}
+
+/* After the step: whether its gradients overflowed (it was skipped), into the scaler. */
+static sm_status update_scaler(sm_session *s, sm_loss_scaler *sc, bool *skipped)
+{
+    float found = 0.0f;
+    *skipped = false;
+    if (s->m.opt.found_inf == SM_NO_TENSOR) return SM_OK;
+    sm_status st = sm_runtime_get(s->rt, s->m.opt.found_inf, &found, sizeof found);
+    if (!st) st = sm_loss_scaler_update(sc, found != 0.0f);
+    *skipped = found != 0.0f;
+    return st;
 }
 
 static double unigram_entropy(const int32_t *tok, int64_t n, int V)
@@ -220,7 +279,8 @@ static void fmt_time(double s, char *buf, size_t cap)
     else snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
 }
 
-sm_status sm_train_save(const sm_train_options *o, sm_session *s, const char *path, long long next_step)
+sm_status sm_train_save(const sm_train_options *o, sm_session *s, const sm_loss_scaler *sc, const char *path,
+                        long long next_step)
 {
     char step[32], seed[32], B[16], T[16];
     snprintf(step, sizeof step, "%lld", next_step);
@@ -235,8 +295,11 @@ sm_status sm_train_save(const sm_train_options *o, sm_session *s, const char *pa
     sm_model_spec_join_defines(&o->spec, defines, sizeof defines);
     /* a graph file by its absolute path, so the checkpoint opens from any directory */
     if (!sm_model_is_file(o->spec.name) || !realpath(o->spec.name, model)) snprintf(model, sizeof model, "%s", o->spec.name);
+    char scaler[SM_CKPT_LOSS_SCALE_MAX];
+    sm_checkpoint_scaler_format(sc, scaler, sizeof scaler);
     sm_st_kv meta[] = {{"model", model}, {"batch", B}, {"seq", T}, {"tokenizer", o->tokenizer},
-                       {"step", step}, {"seed", seed}, {"adamw", adamw}, {"defines", defines}};
+                       {"step", step}, {"seed", seed}, {"adamw", adamw}, {"defines", defines},
+                       {SM_CKPT_KEY_LOSS_SCALE, scaler}};
     return sm_checkpoint_save(s->rt, path, SM_SAVE_OPTIMIZER, meta, (int)(sizeof meta / sizeof meta[0]));
 }
 
@@ -311,6 +374,11 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
         sm_cli_fail(cmd, "%s", sm_last_error());
         goto out;
     }
+    sm_loss_scaler sc;
+    if (start_scaler(o, &tr, start_step, &sc)) {
+        sm_cli_fail(cmd, "%s", sm_last_error());
+        goto out;
+    }
     res->unigram_entropy = unigram_entropy(d.tokens, d.n_train, V);
     char mem[SM_BYTES_STR_MAX];
     printf("model %s: L=%d C=%d H=%d V=%d, B=%d T=%d, %d threads; plan %s, %.1f GFLOP per step\n", o->spec.name,
@@ -329,6 +397,10 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     }
     printf("data %s: %lld tokens (%lld train, %lld validation); unigram entropy %.4f nats/token\n", o->data,
            (long long)d.n, (long long)d.n_train, (long long)(d.n - d.n_train), res->unigram_entropy);
+    if (sc.mode != SM_LOSS_SCALE_OFF)
+        printf("loss scaling %s: scale %g%s, %lld steps skipped so far\n", sc.mode == SM_LOSS_SCALE_FIXED ? "fixed" : "dynamic",
+               sc.scale, sc.mode == SM_LOSS_SCALE_DYNAMIC ? " (halved on overflow, doubled after a run of clean steps)" : "",
+               (long long)sc.skipped);
     if (rm.budget) {
         char need[SM_BYTES_STR_MAX], budget[SM_BYTES_STR_MAX];
         printf("memory: %s of the %s budget (plans and this process)\n",
@@ -353,10 +425,11 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     /* every rank stops at the same step: on the signal or the time-out they agreed on (dist.h) */
     sm_dist_vote v = {0};
     for (; step < last && !v.signal && !v.time_up; step++) {
-        float hp[SM_ADAMW_HPARAMS], shard;
+        float hp[SM_ADAMW_HPARAMS], shard, scale = sc.scale;
+        bool skipped;
         sm_dataset_train_batch(&d, (uint64_t)o->seed, step, B, T, x, y);
-        if (sm_adamw_hparams(&o->adamw, step, hp) || sm_runtime_set(tr.rt, tr.m.opt.hparams, hp, sizeof hp) ||
-            run_batch(&tr, x + mine, y + mine, rows, &shard)) {
+        if (set_step_inputs(o, &tr, &sc, step, hp) || run_batch(&tr, x + mine, y + mine, rows, &shard) ||
+            update_scaler(&tr, &sc, &skipped)) {
             sm_cli_fail(cmd, "step %lld: %s", step, sm_last_error());
             goto out;
         }
@@ -372,6 +445,11 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
         }
         if (step == start_step) res->first_loss = loss;
         res->last_loss = loss;
+        res->skipped += skipped;
+        char scaling[96] = "";
+        if (sc.mode != SM_LOSS_SCALE_OFF)
+            snprintf(scaling, sizeof scaling, " | scale %g%s | skipped %lld", scale, skipped ? " (overflow: skipped)" : "",
+                     (long long)sc.skipped);
         double el = omp_get_wtime() - t0, per = el / (double)(step - start_step + 1);
         uint64_t peak = 0;
         sm_peak_rss(&peak);
@@ -380,9 +458,9 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
         fmt_time(per * (double)(o->steps - step - 1), e2, sizeof e2);
         bool log_line = (step + 1) % o->log_every == 0 || step + 1 == o->steps;
         if (tty || log_line)
-            printf("%sstep %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | elapsed %s | ETA %s | peak %s%s",
+            printf("%sstep %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | elapsed %s | ETA %s | peak %s%s%s",
                    tty ? "\r\033[K" : "", step + 1, o->steps, loss, hp[SM_ADAMW_LR], (double)B * T / per, e1, e2,
-                   sm_format_bytes(peak, mem, sizeof mem), log_line ? "\n" : "");
+                   sm_format_bytes(peak, mem, sizeof mem), scaling, log_line ? "\n" : "");
         fflush(stdout);
         if (have_val && (step + 1) % o->val_every == 0) {
             double vl;
@@ -394,7 +472,7 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
             printf("%sstep %lld: validation loss %.4f\n", tty ? "\r\033[K" : "", step + 1, vl);
         }
         if (o->save && !dist.rank && o->save_every && (step + 1) % o->save_every == 0 && step + 1 < o->steps) {
-            if (save_checkpoint(o, &tr, step + 1)) {
+            if (save_checkpoint(o, &tr, &sc, step + 1)) {
                 sm_cli_fail(cmd, "saving: %s", sm_last_error());
                 goto out;
             }
@@ -413,7 +491,7 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     }
     if (stop) printf("\ninterrupted (%s): step %lld finished\n", stop == SIGTERM ? "SIGTERM" : "SIGINT", step);
     if (o->save && !dist.rank) {
-        if (saved != step && save_checkpoint(o, &tr, step)) {
+        if (saved != step && save_checkpoint(o, &tr, &sc, step)) {
             sm_cli_fail(cmd, "saving: %s", sm_last_error());
             goto out;
         }

@@ -177,7 +177,18 @@ static sm_status load_file(const sm_model_spec *spec, sm_model *m)
     return SM_OK;
 }
 
-/* The training graph: the forward, its backward, and one AdamW step. */
+sm_dtype sm_model_storage(const sm_model_spec *spec, const sm_graph *g)
+{
+    (void)spec;   /* where --precision (the precision pass) will be read */
+    for (int i = 0; i < sm_graph_tensor_count(g); i++) {
+        sm_dtype t;
+        if (!sm_tensor_info(g, i, NULL, &t, NULL, NULL, NULL) && t == SM_F16) return SM_F16;
+    }
+    return SM_F32;
+}
+
+/* The training graph: the forward, its backward (seeded with the loss scale when scaling), and one
+ * AdamW step. */
 static sm_status add_training(const sm_model_spec *spec, sm_model *m)
 {
     sm_tensor loss = sm_graph_loss(m->g);
@@ -185,7 +196,9 @@ static sm_status add_training(const sm_model_spec *spec, sm_model *m)
         return sm_error(SM_ERR_INVALID_ARG, "model '%s' has no loss, so it cannot be trained", spec->name);
     sm_adamw_config def;
     sm_adamw_config_default(&def);
-    sm_status s = sm_graph_backward(m->g, loss);
+    int mode = spec->loss_scale == SM_CLI_LOSS_SCALE_AUTO ? (int)sm_loss_scale_auto(sm_model_storage(spec, m->g))
+                                                          : spec->loss_scale;
+    sm_status s = mode != SM_LOSS_SCALE_OFF ? sm_graph_backward_scaled(m->g, loss, NULL) : sm_graph_backward(m->g, loss);
     return s ? s : sm_graph_adamw(m->g, spec->adamw ? spec->adamw : &def, &m->opt);
 }
 

@@ -193,6 +193,11 @@ sm_status sm_run_facts_read(const char *path, sm_run_facts *rf)
     if (!st) st = sm_checkpoint_meta_int(f, "seed", 0, LLONG_MAX, &rf->seed);
     if (!st) st = sm_checkpoint_meta_int(f, "step", 0, LLONG_MAX, &rf->step);
     if (!st) st = fact_adamw(f, rf);
+    if (!st) st = sm_checkpoint_meta_scaler(f, &rf->loss_scaler, &rf->has_loss_scaler);
+    if (!st && rf->has_loss_scaler && rf->loss_scaler.skipped > rf->step)
+        st = sm_error(SM_ERR_FORMAT, "%s: metadata '%s' counts %lld skipped steps, more than the %lld steps run: the "
+                      "file was edited or damaged", path, SM_CKPT_KEY_LOSS_SCALE, (long long)rf->loss_scaler.skipped,
+                      rf->step);
     sm_st_close(f);
     return st;
 }

@@ -41,12 +41,15 @@ typedef struct sm_run_facts {
     long long seed, step;
     sm_adamw_config adamw;
     bool has_adamw;       /* adamw was there */
+    sm_loss_scaler loss_scaler;   /* the run's loss scaling, and its state at the save */
+    bool has_loss_scaler; /* loss_scale was there (else: a run without loss scaling) */
     bool complete;        /* model, batch, seq, tokenizer and seed were all there */
 } sm_run_facts;
 
 /* Reads the facts (verifying the metadata checksum); missing ones are left empty/0 (tokenizer:
  * "byte"). A fact that is there must be well-formed and in range (batch and seq as -B and -T take
- * them, seed and step >= 0, adamw's nine settings as AdamW takes them, defines KEY=VALUE, strings
+ * them, seed and step >= 0, adamw's nine settings as AdamW takes them, the loss scaler's settings and
+ * counters as sm_loss_scaler_check takes them and with skipped <= step, defines KEY=VALUE, strings
  * that fit), else the error names the file, the key and what it must be. */
 sm_status sm_run_facts_read(const char *path, sm_run_facts *f);
 

@@ -21,11 +21,20 @@ typedef struct sm_train_options {
     const char *resume;        /* checkpoint to resume from */
     uint64_t budget;           /* --budget: the run's memory limit in bytes; 0 = auto (the default) */
     int ranks;                 /* processes sharing each batch (mpirun -np N; dist.h): set by sm_train_run */
+    /* --loss-scale: the mode is spec.loss_scale (default SM_CLI_LOSS_SCALE_AUTO) */
+    float loss_scale_fixed;    /* the VALUE of --loss-scale VALUE */
+    float loss_scale_init;     /* --loss-scale-init: dynamic's initial scale (65536) */
+    long long loss_scale_interval;   /* --loss-scale-interval: dynamic's growth interval (2000) */
+    bool loss_scale_given;     /* one of those options was on the command line */
+    sm_loss_scaler resumed;    /* --resume: the checkpoint's scaler (continued as it is unless
+                                  loss_scale_given: then only its skipped count carries over) */
+    bool has_resumed;          /* the checkpoint had one */
 } sm_train_options;
 
 typedef struct sm_train_result {
     double unigram_entropy, first_loss, last_loss, val_loss, seconds;
     long long steps;
+    long long skipped;         /* steps skipped by loss scaling in this run (overflowed gradients) */
 } sm_train_result;
 
 void sm_train_options_default(sm_train_options *o);
@@ -34,7 +43,9 @@ int sm_train_parse(const char *cmd, int argc, char **argv, sm_train_options *o);
 /* Trains; prints progress; returns the exit status: 0, 1 on failure (before step 1 when --save or the
  * budget would not do), 128 + the signal when stopped by SIGINT (130) or SIGTERM (143), after saving. */
 int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res);
-sm_status sm_train_save(const sm_train_options *o, sm_session *s, const char *path, long long next_step);
+/* The training checkpoint after next_step steps, with the loss scaler's state sc. */
+sm_status sm_train_save(const sm_train_options *o, sm_session *s, const sm_loss_scaler *sc, const char *path,
+                        long long next_step);
 
 /* Generation shared by generate and demo: streams n tokens after the prompt to stdout. */
 typedef struct sm_generate_options {

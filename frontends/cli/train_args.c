@@ -1,4 +1,5 @@
 /* train_args.c — `smallmind train`'s options, and the command itself. */
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,15 @@ static void help(void)
            "  --save FILE          checkpoint (safetensors) at the end and on Ctrl-C; refused at the start\n"
            "                       if FILE cannot be written or is one of the run's input files\n"
            "  --save-every N       also every N steps\n"
-           "  --resume FILE        continue a checkpoint: model, B, T, tokenizer, seed and the optimizer\n"
-           "                       schedule come from it; the run continues bit-identically\n"
+           "  --resume FILE        continue a checkpoint: model, B, T, tokenizer, seed, the optimizer\n"
+           "                       schedule and the loss scaler come from it; the run continues\n"
+           "                       bit-identically\n"
+           "  --loss-scale MODE    auto (default: dynamic for an f16 model, else off), dynamic, off, or a\n"
+           "                       fixed scale VALUE; gradients are computed for loss x scale, steps whose\n"
+           "                       gradients overflow (Inf/NaN) are skipped (docs/mixed-precision.md)\n"
+           "  --loss-scale-init X  dynamic: the initial scale (default 65536; >= 1)\n"
+           "  --loss-scale-interval N  dynamic: double the scale after N steps without overflow\n"
+           "                       (default 2000); it halves on every overflow, down to 1\n"
            "  models: %s\n", sm_cli_templates_help());
 }
 
@@ -55,6 +63,32 @@ static bool num(const char *cmd, const char *opt, const char *val, double lo, do
         return false;
     }
     *out = v;
+    return true;
+}
+
+/* --loss-scale auto|dynamic|off|VALUE (a fixed scale: finite, > 0). */
+static bool parse_loss_scale(const char *cmd, const char *val, sm_train_options *o)
+{
+    static const char *const names[] = {"off", "fixed", "dynamic"};
+    o->loss_scale_given = true;
+    if (val && !strcmp(val, "auto")) {
+        o->spec.loss_scale = SM_CLI_LOSS_SCALE_AUTO;
+        return true;
+    }
+    for (int m = 0; val && m < 3; m++)
+        if (m != SM_LOSS_SCALE_FIXED && !strcmp(val, names[m])) {
+            o->spec.loss_scale = m;
+            return true;
+        }
+    char *end;
+    double v = val ? strtod(val, &end) : 0;
+    if (!val || *end || end == val || !(v > 0) || !(v <= FLT_MAX)) {
+        fprintf(stderr, "smallmind %s: --loss-scale needs auto, dynamic, off or a fixed scale (a number > 0 up to %g), "
+                "got '%s'\n", cmd, FLT_MAX, val ? val : "(nothing)");
+        return false;
+    }
+    o->spec.loss_scale = SM_LOSS_SCALE_FIXED;
+    o->loss_scale_fixed = (float)v;
     return true;
 }
 
@@ -74,6 +108,13 @@ static int from_checkpoint(const char *cmd, sm_train_options *o)
     o->seed = rf.seed;
     sm_model_spec_split_defines(&o->spec, rf.defines);
     if (rf.has_adamw) o->adamw = rf.adamw;
+    /* The loss scaler continues as saved; loss-scale options given now start a new one, which keeps
+     * the skipped count (AdamW's bias correction counts the updates applied). */
+    if (rf.has_loss_scaler) {
+        o->resumed = rf.loss_scaler;
+        o->has_resumed = true;
+        if (!o->loss_scale_given) o->spec.loss_scale = (int)rf.loss_scaler.mode;
+    }
     /* The schedule is the checkpoint's; a new --steps extends (or shortens) its cosine. */
     if (o->steps_given) o->adamw.total_steps = o->steps;
     else o->steps = o->adamw.total_steps;
@@ -119,6 +160,26 @@ int sm_train_parse(const char *cmd, int argc, char **argv, sm_train_options *o)
             uint64_t bytes = 0;
             if (!sm_cli_budget(cmd, val, &bytes, &is_auto)) return 2;
             o->budget = is_auto ? 0 : bytes;
+            i++;
+        }
+        else if (!strcmp(a, "--loss-scale")) {
+            if (!parse_loss_scale(cmd, val, o)) return 2;
+            i++;
+        }
+        else if (!strcmp(a, "--loss-scale-init")) {
+            if (!num(cmd, a, val, 1, &d)) return 2;
+            if (!(d <= FLT_MAX)) {
+                fprintf(stderr, "smallmind %s: %s %s is above the largest float %g\n", cmd, a, val, FLT_MAX);
+                return 2;
+            }
+            o->loss_scale_init = (float)d;
+            o->loss_scale_given = true;
+            i++;
+        }
+        else if (!strcmp(a, "--loss-scale-interval")) {
+            if (!sm_cli_int(cmd, a, val, 1, INT64_MAX, &v)) return 2;
+            o->loss_scale_interval = v;
+            o->loss_scale_given = true;
             i++;
         }
         else if (!strcmp(a, "--recompute")) {
