@@ -291,30 +291,38 @@ static uint16_t rnd_bf16(int e0, int er) {
     return (uint16_t)((rnd_u64() & 1) << 15 | (uint16_t)(e > 0 ? e : 0) << 7 | (rnd_u64() & 0x7F));
 }
 
+/* Fills X for corner-case mode (0 leaves the [-1, 1) data); k_is_col: X's columns run along K.
+ *   1: exponents around 2^-63 (field 64), so products and partial sums are near 2^-126;
+ *   2: exponent fields 0..139: subnormal (read as zero) and tiny operands among large ones;
+ *   3: magnitudes in [0.5, 4) with random signs, so partial sums cancel;
+ *   4: odd k: +-2^-63, even k: exponents 2^-79..2^-75, so each pair starts at +-2^-126 and then adds
+ *      a product of 2^-158..2^-150: often the window just below 2^-126 that rounds up with a bounded
+ *      exponent but is flushed by the instruction. */
+static void fill_corner(mat X, int mode, int k_is_col) {
+    for (int64_t i = 0; mode && i < X.rows; i++)
+        for (int64_t j = 0; j < X.cols; j++) {
+            const int64_t k = k_is_col ? j : i;
+            uint16_t v = mode == 1 ? rnd_bf16(60, 8) : mode == 2 ? rnd_bf16(0, 140) : rnd_bf16(126, 3);
+            if (mode == 4) v = k % 2 ? (uint16_t)((rnd_u64() & 1) << 15 | 64 << 7) : rnd_bf16(48, 5);
+            ((uint16_t *)X.p)[i * X.ld + j] = v;
+        }
+}
+
 /* The vdpbf16ps kernel bitwise against the portable one, on ordinary data and on data built to hit
  * the instruction's corner cases: operands near 2^-63 (products and partial sums near the smallest
  * normal 2^-126, where results are flushed), subnormal operands (read as zero), and cancellation. */
 Test(gemm_bf16, native_equals_portable_bitwise) {
     if (!sm_gemm_bf16_native()) cr_skip_test("no AVX-512 BF16 (vdpbf16ps) on this CPU: nothing to compare");
-    const int64_t shapes[][3] = {{29, 70, 9}, {13, 33, 64}, {40, 96, 3}, {12, 32, 801}};
-    for (int mode = 0; mode < 4; mode++)
+    const int64_t shapes[][3] = {{29, 70, 9}, {13, 33, 64}, {40, 96, 3}, {12, 32, 801}, {50, 64, 2}};
+    for (int mode = 0; mode < 5; mode++)
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (int t = 0; t < 4; t++) {
                 const int ta = t >> 1, tb = t & 1;
                 const int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
                 mat A = ta ? mat_new(SM_BF16, K, M, 0) : mat_new(SM_BF16, M, K, 0);
                 mat B = tb ? mat_new(SM_BF16, N, K, 0) : mat_new(SM_BF16, K, N, 0);
-                /* mode 0: [-1, 1); 1: exponents around 2^-63 (field 64 = 2^-63); 2: some subnormal and
-                 * tiny operands mixed with large ones; 3: B's rows repeat A-like values with flipped
-                 * signs so partial sums cancel */
-                for (int64_t i = 0; mode && i < A.rows; i++)
-                    for (int64_t j = 0; j < A.cols; j++)
-                        ((uint16_t *)A.p)[i * A.ld + j] = mode == 1 ? rnd_bf16(60, 8) : mode == 2 ? rnd_bf16(0, 140)
-                                                                                                  : rnd_bf16(126, 3);
-                for (int64_t i = 0; mode && i < B.rows; i++)
-                    for (int64_t j = 0; j < B.cols; j++)
-                        ((uint16_t *)B.p)[i * B.ld + j] = mode == 1 ? rnd_bf16(60, 8) : mode == 2 ? rnd_bf16(0, 140)
-                                                                                                  : rnd_bf16(126, 3);
+                fill_corner(A, mode, !ta);
+                fill_corner(B, mode, tb);
                 mat Cn = new_c(M, N, 0, 0.0f), Cp = new_c(M, N, 0, 0.0f);
                 run(2, 0, ta, tb, M, N, K, A, B, 0.0f, Cn);
                 run(2, 1, ta, tb, M, N, K, A, B, 0.0f, Cp);
