@@ -57,38 +57,129 @@ void sm_gemm_bf16_force_portable(int on) { atomic_store(&force_portable, on != 0
 
 /* ---- packing ---- */
 
-/* The bf16 bits of element idx of X. */
-static inline uint32_t elem(const void *X, sm_dtype t, int64_t idx) {
-    return t == SM_BF16 ? ((const uint16_t *)X)[idx] : sm_f32_to_bf16(((const float *)X)[idx]);
+/* sm_f32_to_bf16 without branches (the NaN case is a select), so loops over it vectorise. */
+static inline uint32_t round_bf16(float f) {
+    const uint32_t u = sm_f32_bits(f), r = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    return (u & 0x7FFFFFFFu) > 0x7F800000u ? (u >> 16) | 0x40u : r;
 }
 
+/* The bf16 bits of element idx of X. */
+static inline uint32_t elem(const void *X, sm_dtype t, int64_t idx) {
+    return t == SM_BF16 ? ((const uint16_t *)X)[idx] : round_bf16(((const float *)X)[idx]);
+}
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#include <immintrin.h>
+#define PACK_SIMD 1
+
+/* round_bf16 on 16 lanes: the bf16 bits in the low half of each 32-bit lane. */
+static inline __m512i round_bf16_16(__m512 x) {
+    const __m512i u = _mm512_castps_si512(x);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF))), 16);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
+                                                  _mm512_set1_epi32(0x7F800000));
+    return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+}
+
+/* Elements idx .. idx+15 of X (lanes outside m zero, not read) as bf16 bits in 32-bit lanes. */
+static inline __m512i load16(const void *X, sm_dtype t, int64_t idx, __mmask16 m) {
+    if (t == SM_BF16) return _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)X + idx));
+    return _mm512_maskz_mov_epi32(m, round_bf16_16(_mm512_maskz_loadu_ps(m, (const float *)X + idx)));
+}
+
+/* The 16 pairs of elements idx .. idx+31 of X as uint32 (low half the even element). */
+static inline __m512i load_pairs16(const void *X, sm_dtype t, int64_t idx) {
+    if (t == SM_BF16) return _mm512_loadu_si512((const uint16_t *)X + idx);
+    const __m256i lo = _mm512_cvtepi32_epi16(round_bf16_16(_mm512_loadu_ps((const float *)X + idx)));
+    const __m256i hi = _mm512_cvtepi32_epi16(round_bf16_16(_mm512_loadu_ps((const float *)X + idx + 16)));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+/* In-register transpose of 16x16 32-bit elements: r[i] holds row i on entry, column i on exit. */
+static inline void transpose16(__m512i r[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int g = 0; g < 16; g += 4) {
+        u[g + 0] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+        u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+        u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+        u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+    for (int e = 0; e < 4; e++) {
+        const __m512i x0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x88), x1 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xDD);
+        const __m512i y0 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x88);
+        const __m512i y1 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xDD);
+        r[e] = _mm512_shuffle_i32x4(x0, y0, 0x88);
+        r[8 + e] = _mm512_shuffle_i32x4(x0, y0, 0xDD);
+        r[4 + e] = _mm512_shuffle_i32x4(x1, y1, 0x88);
+        r[12 + e] = _mm512_shuffle_i32x4(x1, y1, 0xDD);
+    }
+}
+#else
+#define PACK_SIMD 0
+#endif
+
 /* Packs a [n x kc] block of a matrix whose element (r, k) is at X[off + r*rs + k*ks] (in elements)
- * into slivers of W pairs-by-row: dst[s*W*kp + q*W + c] for row r = s*W + c, pair q. Rows past n and
- * the high half of an odd kc's last pair are zero. Loops run along whichever of r, k is contiguous
- * in the source. */
+ * into slivers of W rows: dst[s*W*kp + q*W + c] = pair q of row r = s*W + c. Rows past n and the high
+ * half of an odd kc's last pair are zero. Either k is contiguous (ks = 1: each row's pairs are read
+ * 16 at a time and transposed into place) or r is (rs = 1: rows k = 2q and 2q+1 are read 16 lanes at
+ * a time and interleaved; the callers pass rs = 1 whenever ks != 1); the scalar loops do the rest,
+ * and all of it in builds without AVX-512. */
 static void pack(const void *X, sm_dtype t, int64_t off, int64_t rs, int64_t ks, int64_t n, int64_t kc,
                  uint32_t *dst, int W) {
     const int64_t kp = cdiv(kc, 2), nsl = cdiv(n, W), kfull = kc / 2;
-    if (ks == 1) {   /* k contiguous: one row at a time */
-        for (int64_t r = 0; r < nsl * W; r++) {
-            uint32_t *d = dst + (r / W) * W * kp + (r % W);
-            if (r >= n) {
-                for (int64_t q = 0; q < kp; q++) d[q * W] = 0;
-                continue;
+    if (ks == 1) {
+        for (int64_t s = 0; s < nsl; s++) {
+            const int64_t r0 = s * W;
+            const int nr = (int)min64(W, n - r0);
+            uint32_t *d = dst + s * W * kp;
+            int64_t q = 0;
+#if PACK_SIMD
+            for (; q + 16 <= kfull; q += 16)
+                for (int g = 0; g < W; g += 16) {
+                    __m512i v[16];
+                    for (int i = 0; i < 16; i++)
+                        v[i] = g + i < nr ? load_pairs16(X, t, off + (r0 + g + i) * rs + 2 * q) : _mm512_setzero_si512();
+                    transpose16(v);
+                    const __mmask16 m = (__mmask16)(W - g >= 16 ? 0xFFFFu : (1u << (W - g)) - 1u);
+                    for (int i = 0; i < 16; i++) _mm512_mask_storeu_epi32(d + (q + i) * W + g, m, v[i]);
+                }
+#endif
+            for (int c = 0; c < W; c++) {
+                const int64_t o = off + (r0 + c) * rs;
+                for (int64_t p = q; p < kp; p++) {
+                    uint32_t v = 0;
+                    if (c < nr) v = elem(X, t, o + 2 * p) | (2 * p + 1 < kc ? elem(X, t, o + 2 * p + 1) << 16 : 0);
+                    d[p * W + c] = v;
+                }
             }
-            const int64_t o = off + r * rs;
-            for (int64_t q = 0; q < kfull; q++) d[q * W] = elem(X, t, o + 2 * q) | elem(X, t, o + 2 * q + 1) << 16;
-            if (kc & 1) d[kfull * W] = elem(X, t, o + kc - 1);
         }
-    } else {         /* r contiguous: two source rows (k, k+1) at a time */
+    } else {
         for (int64_t q = 0; q < kp; q++) {
-            const int64_t o = off + 2 * q * ks;
+            const int64_t o0 = off + 2 * q * ks, o1 = o0 + ks;
             const int hi = 2 * q + 1 < kc;
             for (int64_t s = 0; s < nsl; s++) {
                 uint32_t *d = dst + s * W * kp + q * W;
-                for (int c = 0; c < W; c++) {
-                    const int64_t r = s * W + c;
-                    d[c] = r >= n ? 0 : elem(X, t, o + r * rs) | (hi ? elem(X, t, o + r * rs + ks) << 16 : 0);
+                const int64_t r0 = s * W;
+                int c = 0;
+#if PACK_SIMD
+                for (; c < W; c += 16) {
+                    const int64_t left = n - r0 - c;
+                    const int lanes = W - c < 16 ? W - c : 16;
+                    const __mmask16 st = (__mmask16)(lanes == 16 ? 0xFFFFu : (1u << lanes) - 1u);
+                    const __mmask16 ld = left >= lanes ? st : left <= 0 ? 0 : (__mmask16)((1u << left) - 1u);
+                    __m512i v = load16(X, t, o0 + r0 + c, ld);
+                    if (hi) v = _mm512_or_si512(v, _mm512_slli_epi32(load16(X, t, o1 + r0 + c, ld), 16));
+                    _mm512_mask_storeu_epi32(d + c, st, v);
+                }
+#endif
+                for (; c < W; c++) {
+                    const int64_t r = r0 + c;
+                    d[c] = r >= n ? 0 : elem(X, t, o0 + r) | (hi ? elem(X, t, o1 + r) << 16 : 0);
                 }
             }
         }

@@ -228,13 +228,29 @@ Test(gemm_bf16, vs_f32_gemm) {
     }
 }
 
-/* f32 operands are rounded while packing: the same as passing them pre-rounded as bf16, bitwise. */
+/* Makes about a third of X's f32 elements exact ties between two bf16 values (low 16 bits 0x8000,
+ * even and odd upper halves) and some round up across a power of two (low bits 0xFFFF.. below it). */
+static void add_ties(mat X) {
+    for (int64_t i = 0; i < X.rows; i++)
+        for (int64_t j = 0; j < X.cols; j++) {
+            uint32_t u = sm_f32_bits(get(X, i, j));
+            const uint64_t r = rnd_u64() % 6;
+            if (r < 2) u = (u & 0xFFFF0000u) | 0x8000u;
+            if (r == 2) u = (u & 0xFF800000u) - 1u;   /* the largest float below a power of two */
+            ((float *)X.p)[i * X.ld + j] = sm_f32_from_bits(u);
+        }
+}
+
+/* f32 operands are rounded while packing (vector and scalar paths): the same as passing them
+ * pre-rounded with sm_f32_to_bf16, bitwise, ties and carries into the exponent included. */
 Test(gemm_bf16, f32_inputs_equal_bf16_inputs) {
     const int64_t M = 45, N = 70, K = 99;
     for (int t = 0; t < 4; t++) {
         const int ta = t >> 1, tb = t & 1;
         mat A = ta ? mat_new(SM_F32, K, M, 2) : mat_new(SM_F32, M, K, 2);
         mat B = tb ? mat_new(SM_F32, N, K, 0) : mat_new(SM_F32, K, N, 0);
+        add_ties(A);
+        add_ties(B);
         mat A16 = mat_to_bf16(A), B16 = mat_to_bf16(B);
         mat C0 = new_c(M, N, 1, 1.0f), C1 = mat_copy(C0), C2 = mat_copy(C0), C3 = mat_copy(C0);
         run(2, 0, ta, tb, M, N, K, A, B, 1.0f, C0);
