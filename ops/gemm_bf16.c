@@ -63,6 +63,16 @@ static inline uint32_t round_bf16(float f) {
     return (u & 0x7FFFFFFFu) > 0x7F800000u ? (u >> 16) | 0x40u : r;
 }
 
+/* Software prefetch of element idx of X (as the f32 packing does, gemm_pack.c: the sources are often
+ * cold and read in short pieces at a large stride, which the hardware prefetchers follow poorly).
+ * The address is formed as an integer: it may lie past the matrix, which a prefetch may touch (it
+ * never faults) but a C pointer may not point to. */
+#define GATHER_AHEAD 64   /* elements ahead along each row, k-contiguous packing */
+#define ROWS_AHEAD 8      /* pairs of rows ahead, r-contiguous packing */
+static inline void prefetch_elem(const void *X, sm_dtype t, int64_t idx) {
+    __builtin_prefetch((const void *)((uintptr_t)X + (uintptr_t)idx * (t == SM_BF16 ? 2u : 4u)), 0, 3);
+}
+
 /* The bf16 bits of element idx of X. */
 static inline uint32_t elem(const void *X, sm_dtype t, int64_t idx) {
     return t == SM_BF16 ? ((const uint16_t *)X)[idx] : round_bf16(((const float *)X)[idx]);
@@ -142,6 +152,8 @@ static void pack(const void *X, sm_dtype t, int64_t off, int64_t rs, int64_t ks,
             for (; q + 16 <= kfull; q += 16)
                 for (int g = 0; g < W; g += 16) {
                     __m512i v[16];
+                    for (int i = 0; i < 16 && g + i < nr; i++)
+                        prefetch_elem(X, t, off + (r0 + g + i) * rs + 2 * q + GATHER_AHEAD);
                     for (int i = 0; i < 16; i++)
                         v[i] = g + i < nr ? load_pairs16(X, t, off + (r0 + g + i) * rs + 2 * q) : _mm512_setzero_si512();
                     transpose16(v);
@@ -162,6 +174,11 @@ static void pack(const void *X, sm_dtype t, int64_t off, int64_t rs, int64_t ks,
         for (int64_t q = 0; q < kp; q++) {
             const int64_t o0 = off + 2 * q * ks, o1 = o0 + ks;
             const int hi = 2 * q + 1 < kc;
+            if (q + ROWS_AHEAD < kp)
+                for (int64_t r = 0; r < n; r += 16) {
+                    prefetch_elem(X, t, o0 + 2 * ROWS_AHEAD * ks + r);
+                    prefetch_elem(X, t, o1 + 2 * ROWS_AHEAD * ks + r);
+                }
             for (int64_t s = 0; s < nsl; s++) {
                 uint32_t *d = dst + s * W * kp + q * W;
                 const int64_t r0 = s * W;
