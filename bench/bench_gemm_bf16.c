@@ -13,7 +13,9 @@
  *   sgemm        OpenBLAS cblas_sgemm (f32);
  *   sbgemm       OpenBLAS cblas_sbgemm on the bf16 operands. Looked up at run time: Debian 12's
  *                OpenBLAS 0.3.21 declares it in cblas.h but is built without BUILD_BFLOAT16, so the
- *                library does not export it; it is then reported as null.
+ *                library does not export it; it is then reported as null. SM_SBGEMM_LIB=path names
+ *                another OpenBLAS (built with BUILD_BFLOAT16=1) to take cblas_sbgemm from: it is
+ *                dlopen'ed next to the linked one and its thread count set like the linked one's.
  * Each contender is measured in ROUNDS stretches interleaved with the others, keeping its best (a
  * quiet stretch on a shared machine); ours include opening the OpenMP team each call, OpenBLAS uses
  * its own thread pool, and we pause after OpenBLAS so its spinning workers do not steal a core from
@@ -142,9 +144,15 @@ int main(int argc, char **argv) {
     /* cblas_sbgemm where the OpenBLAS linked in exports it (dlopen(NULL): this program and its
      * libraries). */
     sbgemm_fn *sbgemm = NULL;
+    void (*sb_threads)(int) = NULL;
+    const char *sblib = getenv("SM_SBGEMM_LIB");
 #ifdef SM_HAVE_OPENBLAS
-    void *self = dlopen(NULL, RTLD_LAZY);
-    if (self) *(void **)&sbgemm = dlsym(self, "cblas_sbgemm");
+    void *self = sblib && *sblib ? dlopen(sblib, RTLD_NOW | RTLD_LOCAL) : dlopen(NULL, RTLD_LAZY);
+    if (sblib && *sblib && !self) fprintf(stderr, "bench_gemm_bf16: %s: %s\n", sblib, dlerror());
+    if (self) {
+        *(void **)&sbgemm = dlsym(self, "cblas_sbgemm");
+        *(void **)&sb_threads = dlsym(self, "openblas_set_num_threads");
+    }
     const int have[NCONT] = {1, 1, 1, 1, sbgemm != NULL};
 #else
     const int have[NCONT] = {1, 1, 1, 0, 0};
@@ -165,6 +173,7 @@ int main(int argc, char **argv) {
             }
 #ifdef SM_HAVE_OPENBLAS
             openblas_set_num_threads(t);
+            if (sb_threads) sb_threads(t);
 #endif
             for (int r = 0; r < ROUNDS; r++)
                 for (int c = 0; c < NCONT; c++) {
@@ -200,6 +209,7 @@ int main(int argc, char **argv) {
     sm_json_str(&j, "openblas_config", "(not built with OpenBLAS)");
 #endif
     sm_json_bool(&j, "openblas_sbgemm", sbgemm != NULL);
+    sm_json_str(&j, "sbgemm_lib", sblib && *sblib ? sblib : "(the linked OpenBLAS)");
     sm_json_obj_end(&j);
     sm_json_obj(&j, "fp32_peak_gflops");
     for (int t = 1; t <= MAXT; t++) {
