@@ -186,6 +186,7 @@ Test(gemm_bf16, block_boundaries) {
             Ai.rows = ta ? K : 1;
             ci.p = (float *)c0.p + i * c0.ld;
             gi.p = (float *)C.p + i * C.ld;
+            ci.rows = gi.rows = 1;   /* check_ref copies ci: one row of it */
             check_ref("block boundaries", ta, tb, 1, N, K, Ai, B, beta, ci, gi);
         }
         free(A.p);
