@@ -141,7 +141,7 @@ static inline void transpose16(__m512i r[16]) {
  * and all of it in builds without AVX-512. */
 static void pack(const void *X, sm_dtype t, int64_t off, int64_t rs, int64_t ks, int64_t n, int64_t kc,
                  uint32_t *dst, int W) {
-    const int64_t kp = cdiv(kc, 2), nsl = cdiv(n, W), kfull = kc / 2;
+    const int64_t kp = cdiv(kc, 2), nsl = cdiv(n, W);
     if (ks == 1) {
         for (int64_t s = 0; s < nsl; s++) {
             const int64_t r0 = s * W;
@@ -149,7 +149,7 @@ static void pack(const void *X, sm_dtype t, int64_t off, int64_t rs, int64_t ks,
             uint32_t *d = dst + s * W * kp;
             int64_t q = 0;
 #if PACK_SIMD
-            for (; q + 16 <= kfull; q += 16)
+            for (const int64_t kfull = kc / 2; q + 16 <= kfull; q += 16)
                 for (int g = 0; g < W; g += 16) {
                     __m512i v[16];
                     for (int i = 0; i < 16 && g + i < nr; i++)
