@@ -48,7 +48,9 @@ void sm_gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, con
 size_t sm_gemm_bf16_workspace(void);
 /* 1 when this CPU runs vdpbf16ps (runtime check) and it is used; 0 = the portable kernel. */
 int sm_gemm_bf16_native(void);
-/* The depth of the K blocks (even, at most 768) that sm_gemm_bf16 sums a product of depth K in. */
+/* The depth of the K blocks (even, at most 768) that sm_gemm_bf16 sums a product of depth K in; as
+ * with sm_gemm_kblock, a product cut along K at these boundaries and accumulated with beta = 1 (first
+ * part beta = 0) is bitwise the uncut product. */
 int64_t sm_gemm_bf16_kblock(int64_t K);
 /* Tests only: force the portable kernel (on != 0) even where vdpbf16ps exists, or restore dispatch.
  * Not to be called while an sm_gemm_bf16 runs. */

@@ -403,6 +403,27 @@ Test(gemm_bf16, arithmetic_by_hand) {
               r[2]);
 }
 
+/* A product cut along K at the sm_gemm_bf16_kblock boundaries, the parts accumulated with beta = 1,
+ * is bitwise the uncut product (gemm.h promises it, as for the f32 gemm's fused LM head). */
+Test(gemm_bf16, k_split_at_block_boundaries) {
+    const int64_t M = 37, N = 75, K = 1601, d = sm_gemm_bf16_kblock(K);
+    cr_assert(d % 2 == 0 && d <= 768 && d * 3 >= K && d * 2 < K, "kblock(%lld) = %lld", (long long)K, (long long)d);
+    mat A = mat_new(SM_F32, M, K, 0), B = mat_new(SM_BF16, N, K, 0);
+    mat C = new_c(M, N, 0, 0.0f), P = new_c(M, N, 0, 0.0f);
+    run(2, 0, 0, 1, M, N, K, A, B, 0.0f, C);
+    for (int64_t p0 = 0; p0 < K; p0 += d) {
+        mat Ap = A, Bp = B;
+        Ap.p = (float *)A.p + p0;
+        Bp.p = (uint16_t *)B.p + p0;
+        run(2, 0, 0, 1, M, N, p0 + d < K ? d : K - p0, Ap, Bp, p0 ? 1.0f : 0.0f, P);
+    }
+    cr_assert(memcmp(C.p, P.p, mat_bytes(C)) == 0, "cut at K blocks of %lld differs from the uncut product", (long long)d);
+    free(A.p);
+    free(B.p);
+    free(C.p);
+    free(P.p);
+}
+
 /* Degenerate sizes: K = 0 leaves beta*C (zeros for beta = 0, even over NaN); M or N = 0 touch nothing. */
 Test(gemm_bf16, degenerate_and_beta) {
     mat A = mat_new(SM_F32, 8, 8, 0), B = mat_new(SM_BF16, 8, 8, 0), C = new_c(8, 8, 0, 0.0f);
