@@ -41,18 +41,18 @@ static inline float daz(float x) {
 /* One accumulation step of vdpbf16ps (a, b already read with DAZ). fmaf's result differs from the
  * instruction's only when it is subnormal (flush) or exactly ±2^-126: then the exact value may lie
  * just below 2^-126, which rounding with an unbounded exponent keeps below 2^-126 (tiny: flushed).
- * Scaling by 2^64 moves the sum into the normal range where fmaf rounds exactly that way. With a or
- * b zero, f = c exactly (normal, nothing to do). Otherwise the scaling is exact and cannot overflow:
- * a nonzero result this small is a multiple of the finer of the last-bit weights of c and a*b, so
- * |c| and |a*b| are below 2^-100, and |a|, |b| below 2^26 (the other factor is at least 2^-126). */
+ * Scaling by 2^64 moves the sum into the normal range where fmaf rounds exactly that way (g). With a
+ * or b zero, f = c exactly (normal, nothing to do). Otherwise the scaling is exact and cannot
+ * overflow: a nonzero result this small is a multiple of the finer of the last-bit weights of c and
+ * a*b, so |c| and |a*b| are below 2^-100, and |a|, |b| below 2^26 (the other factor is at least
+ * 2^-126). g is computed always and selected (it may be inf or NaN where it is not used), so the
+ * loops over step have no branches and vectorise. */
 static inline float step(float c, float a, float b) {
-    const float f = fmaf(a, b, daz(c)), af = fabsf(f);
-    if (af < 0x1p-126f) return copysignf(0.0f, f);
-    if (af == 0x1p-126f && a != 0.0f && b != 0.0f) {
-        const float g = fmaf(a * 0x1p64f, b, daz(c) * 0x1p64f);
-        if (fabsf(g) < 0x1p-62f) return copysignf(0.0f, g);
-    }
-    return f;
+    const float cz = daz(c), f = fmaf(a, b, cz), g = fmaf(a * 0x1p64f, b, cz * 0x1p64f), af = fabsf(f);
+    const int tiny = af < 0x1p-126f || (af == 0x1p-126f && a != 0.0f && b != 0.0f && fabsf(g) < 0x1p-62f);
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return bits_f32(tiny ? u & 0x80000000u : u);
 }
 
 void sm_gemm_bf16_micro_portable(int rows, int64_t kp, const uint32_t *ap, const uint32_t *bp, float *C,
