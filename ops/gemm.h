@@ -26,4 +26,40 @@ int64_t sm_gemm_kblock(int64_t K);
 void sm_gemm_f32_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                      const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* ---- BF16 GEMM (ops/gemm_bf16.c, gemm_bf16_micro.c) ----
+ * C[M,N] = beta*C + op(A)·op(B) with bf16 operands: A and B elements are SM_F32 (rounded to bf16,
+ * nearest-even, while packing) or SM_BF16 (uint16 bit patterns as in base/fp16.h); products exact,
+ * accumulated in f32 in a fixed order (same transposition/stride/beta/team-call/workspace contract as
+ * sm_gemm_f32, with sm_gemm_bf16_workspace() bytes per thread).
+ *
+ * The arithmetic is that of AVX-512 BF16's vdpbf16ps wherever it runs: per output element and K block
+ * (K split as sm_gemm_bf16_kblock says), from acc = +0 over the pairs (k, k+1) of the block in order
+ * (a last odd k is paired with a zero), acc = fma(a[k+1], b[k+1], acc) then acc = fma(a[k], b[k], acc),
+ * each rounded to nearest-even, with bf16 subnormal inputs (and a subnormal acc) read as zero and a
+ * result of magnitude below 2^-126 after rounding (to 24 bits, exponent unbounded) flushed to a zero of
+ * its sign; then C = acc (first block, beta = 0) or C = C + acc (an ordinary f32 add). On CPUs without
+ * vdpbf16ps the portable kernel computes exactly this, so results are bitwise the same on every CPU
+ * (NaN payloads aside), and for every thread count. */
+#include "smallmind.h"
+
+void sm_gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const void *A, sm_dtype a_type,
+                  int64_t lda, const void *B, sm_dtype b_type, int64_t ldb, float beta, float *C, int64_t ldc,
+                  void *work);
+size_t sm_gemm_bf16_workspace(void);
+/* 1 when this CPU runs vdpbf16ps (runtime check) and it is used; 0 = the portable kernel. */
+int sm_gemm_bf16_native(void);
+/* The depth of the K blocks (even, at most 768) that sm_gemm_bf16 sums a product of depth K in; as
+ * with sm_gemm_kblock, a product cut along K at these boundaries and accumulated with beta = 1 (first
+ * part beta = 0) is bitwise the uncut product. */
+int64_t sm_gemm_bf16_kblock(int64_t K);
+/* Tests only: force the portable kernel (on != 0) even where vdpbf16ps exists, or restore dispatch.
+ * Not to be called while an sm_gemm_bf16 runs. */
+void sm_gemm_bf16_force_portable(int on);
+
+/* Plain triple loop the tests compare against (serial, any strides): the bf16-rounded operands'
+ * products summed exactly enough (in double), then C = (float)(s) or (float)(beta*C + s). It does not
+ * flush subnormals. */
+void sm_gemm_bf16_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const void *A, sm_dtype a_type,
+                      int64_t lda, const void *B, sm_dtype b_type, int64_t ldb, float beta, float *C, int64_t ldc);
+
 #endif
