@@ -172,6 +172,7 @@ int main(int argc, char **argv) {
     }
     const int have[NCONT] = {1, 1, 1, 1, sbgemm != NULL};
 #else
+    (void)sb_threads, (void)sblib;   /* no OpenBLAS: the sbgemm column stays empty */
     const int have[NCONT] = {1, 1, 1, 0, 0};
 #endif
 
