@@ -210,7 +210,7 @@ static sm_status build_template(const sm_model_spec *spec, sm_model *m)
 sm_status sm_model_load(const sm_model_spec *spec, sm_model *m)
 {
     memset(m, 0, sizeof *m);
-    m->io = (sm_gpt_tensors){SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR};
+    m->io = (sm_gpt_tensors){SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR};
     sm_status s;
     if (sm_model_is_file(spec->name)) s = load_file(spec, m);
     else if (spec->n_defines)
