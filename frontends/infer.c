@@ -27,7 +27,7 @@ struct sm_infer {
     int n_inst;                /* 1 (chunk 1) or 2 */
     sm_arena *params, *kv;     /* kv: a heap arena, or the file (header first) */
     sm_kv_header *hdr;         /* in the file's mapping; NULL in RAM */
-    int32_t *pos;              /* [chunk] positions of one run */
+    int32_t *pos, *tok;        /* [chunk] positions and tokens of one run */
     int64_t len;
     int32_t last;
 };
@@ -175,7 +175,9 @@ static sm_status create(sm_infer *s, const sm_gpt_config *model, const sm_runtim
     const sm_plan *p = s->p[DECODE];
     if ((st = sm_arena_create_heap((size_t)p->arena[SM_ARENA_PARAMS].size, &s->params)))
         return sm_error_prefix(st, "inference session, weights: ");
-    if (!(s->pos = malloc(sizeof *s->pos * (size_t)chunk))) return sm_error(SM_ERR_NOMEM, "inference session: out of memory");
+    s->pos = malloc(sizeof *s->pos * (size_t)chunk);
+    s->tok = malloc(sizeof *s->tok * (size_t)chunk);
+    if (!s->pos || !s->tok) return sm_error(SM_ERR_NOMEM, "inference session: out of memory");
     /* The weights first (the file's header names them), then the cache. */
     void *given[SM_ARENA_COUNT] = {0};
     given[SM_ARENA_PARAMS] = sm_arena_base(s->params);
@@ -229,6 +231,7 @@ void sm_infer_free(sm_infer *s)
     sm_arena_free(s->kv);
     sm_arena_free(s->params);
     free(s->pos);
+    free(s->tok);
     free(s);
 }
 
@@ -258,6 +261,22 @@ static sm_status check_append(const sm_infer *s, const int32_t *tokens, int64_t 
     return SM_OK;
 }
 
+/* Whether the next `left` tokens go through the prefill instance: a whole chunk, or a part of one
+ * padded to its length when that is cheaper than one decode run per token (a prefill run costs about
+ * what chunk/8 decode runs do: they read every weight once each, it computes on chunk rows). The
+ * padding rows run at the positions after the real ones: their k and v land in cache rows no query
+ * reads before a real token overwrites them (a ring: rows of positions no later query sees), and
+ * every real row's result is bitwise what it would be without them. A linear cache needs room for
+ * the padding rows, or nothing runs (kv_attention). */
+static int use_prefill(const sm_infer *s, int64_t left)
+{
+    if (s->n_inst < 2) return 0;
+    const sm_gpt_config *c = &s->cfg[PREFILL];
+    if (left >= c->seq) return 1;
+    if (left * 8 < c->seq) return 0;
+    return c->kv_ring || s->len + c->seq <= c->kv_positions;
+}
+
 sm_status sm_infer_append(sm_infer *s, const int32_t *tokens, int64_t n, float *logits, int all)
 {
     if (!s || (n > 0 && !tokens) || n < 0) return sm_error(SM_ERR_INVALID_ARG, "sm_infer_append: bad argument");
@@ -265,18 +284,21 @@ sm_status sm_infer_append(sm_infer *s, const int32_t *tokens, int64_t n, float *
     if (st) return st;
     const int V = s->cfg[DECODE].vocab;
     for (int64_t i = 0; i < n;) {
-        const int k = s->n_inst == 2 && n - i >= s->cfg[PREFILL].seq ? PREFILL : DECODE;
-        const int T = s->cfg[k].seq;
-        for (int t = 0; t < T; t++) s->pos[t] = (int32_t)(s->len + t);
+        const int k = use_prefill(s, n - i) ? PREFILL : DECODE;
+        const int T = s->cfg[k].seq, m = n - i < T ? (int)(n - i) : T;   /* m real rows, T - m padding */
+        for (int t = 0; t < T; t++) {
+            s->pos[t] = (int32_t)(s->len + t);
+            s->tok[t] = t < m ? tokens[i + t] : 0;
+        }
         float *y;
-        if ((st = sm_runtime_set(s->rt[k], s->io[k].tokens, tokens + i, sizeof *tokens * (size_t)T)) ||
+        if ((st = sm_runtime_set(s->rt[k], s->io[k].tokens, s->tok, sizeof *s->tok * (size_t)T)) ||
             (st = sm_runtime_set(s->rt[k], s->io[k].positions, s->pos, sizeof *s->pos * (size_t)T)) ||
             (st = sm_runtime_run(s->rt[k])) || (st = sm_runtime_data(s->rt[k], s->io[k].logits, (void **)&y)))
             return st;
-        i += T;
-        set_length(s, s->len + T, tokens[i - 1]);
-        if (logits && all) memcpy(logits + (i - T) * V, y, sizeof *y * (size_t)T * (size_t)V);
-        else if (logits && i == n) memcpy(logits, y + (size_t)(T - 1) * (size_t)V, sizeof *y * (size_t)V);
+        i += m;
+        set_length(s, s->len + m, tokens[i - 1]);
+        if (logits && all) memcpy(logits + (i - m) * V, y, sizeof *y * (size_t)m * (size_t)V);
+        else if (logits && i == n) memcpy(logits, y + (size_t)(m - 1) * (size_t)V, sizeof *y * (size_t)V);
     }
     return SM_OK;
 }
