@@ -18,11 +18,13 @@
  * cache for span > 0: the first `sink` positions keep rows 0..sink-1, the later ones cycle through
  * the other P - sink rows (sm_kv_slot), so memory is O(span + sink) for any number of positions.
  * P - sink >= span + T - 1, so a run's new rows never overwrite keys its own queries still see.
- * With sink = 0 a query sees keys p-span+1..p, as the attention op with the same span; keys before
- * that are gathered from whatever rows hold them (they are masked: only their finiteness matters)
- * so that the key tiles start where the full forward's do and the bits are the same. With sink > 0
- * a query at p sees the sinks and the last span keys (StreamingLLM); until p - span + 1 reaches the
- * sinks that is every key 0..p, as causal attention.
+ * With sink = 0 a query sees keys p-span+1..p, as the attention op with the same span; the key tiles
+ * start where the full forward's do (up to 63 masked keys earlier, read from whatever rows hold them:
+ * only their finiteness matters), read in place, or gathered into scratch when those rows wrap around
+ * the ring, so the bits are the same. With sink > 0 a query at p sees the sinks and the last span keys
+ * (StreamingLLM): until p - span + 1 reaches the sinks that is every key 0..p, as causal attention;
+ * after, the sinks and the window's (at most two) runs of rows are attended separately, in place, and
+ * merged by their log-sum-exps (within rounding of the reference, not bitwise anything).
  *
  * Threads: the row writes are split by rows, then (b, head, query tile) units are dealt round-robin;
  * every output element is computed by one thread in a fixed order, so any thread count gives the
@@ -109,9 +111,10 @@ static sm_status shape_kv_attention(const sm_graph *g, const sm_node *n, sm_tens
     return SM_OK;
 }
 
-/* Rows gathered per thread in ring mode: the sinks, the window, and a query tile of slack at each end
- * (the key tiles start up to 63 keys before the window; a query tile adds up to 64 queries). */
-static int64_t gather_rows(const kv_dims *d) { return d->ring ? (int64_t)d->sink + d->span + 2 * QT : 0; }
+/* Rows of scratch per thread for a ring: without sinks, the keys a wrapping window is gathered into
+ * (the window and a query tile of slack at each end: the key tiles start up to 63 keys before the
+ * window; a query tile adds up to 64 queries); with sinks, the runs' outputs (sinks_and_window). */
+static int64_t gather_rows(const kv_dims *d) { return d->ring ? (d->sink ? 2 : (int64_t)d->span + 2 * QT) : 0; }
 
 static size_t work_kv_attention(const sm_graph *g, const sm_node *n)
 {
@@ -132,6 +135,43 @@ static void gather(const kv_dims *d, const float *cache, int h, int64_t lo, int6
     for (int64_t j = lo; j < hi; j++)
         memcpy(dst + (j - lo) * d->D, cache + sm_kv_slot(j, d->sink, d->ring, d->P) * d->C + (int64_t)h * d->D,
                sizeof(float) * (size_t)d->D);
+}
+
+/* Query position p of head h against the sinks and its window, in place: the keys are in up to three
+ * runs of consecutive rows (the sinks; the window, cut in two where it wraps around the ring). Each
+ * run's attention comes with its log-sum-exp, and the runs are merged by their softmax weights:
+ * out = sum_r e^(lse_r - M) out_r / sum_r e^(lse_r - M). seg: 4·D floats of scratch. */
+static void sinks_and_window(const kv_dims *d, const float *q, const float *kb, const float *vb, int h, int p,
+                             float *o, float *w, float *seg)
+{
+    const int C = d->C, D = d->D;
+    const int64_t a = (int64_t)p - d->span + 1, sa = sm_kv_slot(a, d->sink, 1, d->P),
+                  sb = sm_kv_slot(p, d->sink, 1, d->P);
+    int64_t lo[3] = {0, sa, 0}, n[3] = {d->sink, 0, 0};
+    if (sa <= sb) {
+        n[1] = sb - sa + 1;
+    } else {
+        n[1] = d->P - sa;
+        lo[2] = d->sink;
+        n[2] = sb - d->sink + 1;
+    }
+    float lse[3], m = -INFINITY;
+    int runs = 0;
+    for (int r = 0; r < 3; r++) {
+        if (!n[r]) continue;
+        const int64_t off = lo[r] * C + (int64_t)h * D;
+        sm_attention_tile_forward_at(q, 3 * (ptrdiff_t)C, kb + off, vb + off, C, 0, (int)n[r] - 1, 1, D, 0, 0,
+                                     seg + runs * D, D, &lse[runs], w);
+        m = fmaxf(m, lse[runs]);
+        runs++;
+    }
+    float wt[3], sum = 0.0f;
+    for (int r = 0; r < runs; r++) sum += wt[r] = expf(lse[r] - m);
+    for (int e = 0; e < D; e++) {
+        float acc = 0.0f;
+        for (int r = 0; r < runs; r++) acc += wt[r] * seg[r * D + e];
+        o[e] = acc / sum;
+    }
 }
 
 static void kv_team(const sm_kernel_args *k, const kv_dims *d)
@@ -189,24 +229,25 @@ static void kv_team(const sm_kernel_args *k, const kv_dims *d)
             sm_attention_tile_forward_at(q, 3 * (ptrdiff_t)C, kb + h * D, vb + h * D, C, 0, i0, nq, D, d->span, j_begin,
                                          o, C, NULL, w);
         } else if (!d->sink) {
+            /* the keys from where the full forward's tiles start: in place when their rows do not wrap
+             * around the ring (the same floats either way, so the same bits) */
             const int j_begin = sm_att_key_lo(i0 / QT * QT, d->span);
-            gather(d, kb, h, j_begin, i1, kg);
-            gather(d, vb, h, j_begin, i1, vg);
-            sm_attention_tile_forward_at(q, 3 * (ptrdiff_t)C, kg, vg, D, j_begin, i0, nq, D, d->span, j_begin, o, C,
-                                         NULL, w);
+            const int64_t R = P, s0 = sm_kv_slot(j_begin, 0, 1, R);
+            if (j_begin / R == (i1 - 1) / R) {
+                sm_attention_tile_forward_at(q, 3 * (ptrdiff_t)C, kb + s0 * C + h * D, vb + s0 * C + h * D, C, j_begin,
+                                             i0, nq, D, d->span, j_begin, o, C, NULL, w);
+            } else {
+                gather(d, kb, h, j_begin, i1, kg);
+                gather(d, vb, h, j_begin, i1, vg);
+                sm_attention_tile_forward_at(q, 3 * (ptrdiff_t)C, kg, vg, D, j_begin, i0, nq, D, d->span, j_begin, o,
+                                             C, NULL, w);
+            }
         } else if (i0 - d->span + 1 <= d->sink) {
-            /* the window reaches the sinks: every key 0..i0, none overwritten yet */
-            gather(d, kb, h, 0, i1, kg);
-            gather(d, vb, h, 0, i1, vg);
-            sm_attention_tile_forward_at(q, 3 * (ptrdiff_t)C, kg, vg, D, 0, i0, 1, D, 0, 0, o, C, NULL, w);
+            /* the window reaches the sinks: every key 0..i0, each still in row = position (i0 < P) */
+            sm_attention_tile_forward_at(q, 3 * (ptrdiff_t)C, kb + h * D, vb + h * D, C, 0, i0, 1, D, 0, 0, o, C, NULL,
+                                         w);
         } else {
-            /* the sinks, then the window: a causal sequence of sink + span keys whose last is the query's */
-            gather(d, kb, h, 0, d->sink, kg);
-            gather(d, vb, h, 0, d->sink, vg);
-            gather(d, kb, h, i0 - d->span + 1, i1, kg + (int64_t)d->sink * D);
-            gather(d, vb, h, i0 - d->span + 1, i1, vg + (int64_t)d->sink * D);
-            const int n = d->sink + d->span;
-            sm_attention_tile_forward_at(q, 3 * (ptrdiff_t)C, kg, vg, D, 0, n - 1, 1, D, 0, 0, o, C, NULL, w);
+            sinks_and_window(d, q, kb, vb, h, i0, o, w, kg);
         }
     }
 }

@@ -1,5 +1,6 @@
 /* test_kv_attention.c — the kv_attention op: its kernel against its plain reference (every cache
- * layout: linear, ring, ring with sinks; one token and chunks; positions across the 64-query tiles),
+ * layout: linear, ring (keys in place and wrapping), ring with sinks (the window in one run of rows
+ * and in two); one token and chunks; positions across the 64-query tiles),
  * bitwise equality across thread counts, against the attention op on the same rows (bitwise), and its
  * shape rule's refusals. */
 #include <criterion/criterion.h>
@@ -107,7 +108,7 @@ static const kv_case CASES[] = {
     {17, 48, 3, 0, 0, 0, 200, 60},  {70, 32, 2, 0, 0, 0, 200, 100}, {1, 32, 2, 40, 0, 0, 200, 150},
     {9, 32, 2, 40, 0, 0, 200, 120}, {1, 32, 2, 40, 0, 1, 40, 150},  {9, 32, 2, 40, 0, 1, 48, 130},
     {1, 32, 2, 40, 4, 1, 44, 150},  {1, 32, 2, 40, 4, 1, 44, 20},   {5, 32, 2, 30, 3, 1, 40, 200},
-    {64, 64, 4, 50, 0, 1, 113, 300},
+    {64, 64, 4, 50, 0, 1, 113, 300}, {1, 32, 2, 40, 0, 1, 200, 150}, {1, 32, 2, 40, 4, 1, 44, 123},
 };
 
 Test(kv_attention, kernel_matches_reference_and_threads)
