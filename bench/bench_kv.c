@@ -7,7 +7,8 @@
  *      keys it reads) and with windowed attention over a ring (span 1024 + 4 sinks: flat; target
  *      pos-8k / pos-128 <= 1.5).
  * Weights are random (sm_runtime_init_params): speed does not depend on their values.
- * Usage: bench_kv [--threads N] [--quick]   (--quick: smaller runs for a smoke test)
+ * Usage: bench_kv [--threads N] [--quick] [--part all|uncached|cached|gpt]
+ *   --quick: smaller runs for a smoke test; --part: one part alone, so that peak_rss is that part's.
  * Prints one JSON object. */
 #include <omp.h>
 #include <stdio.h>
@@ -115,8 +116,7 @@ static decode_result decode_at(const sm_gpt_config *m, const sm_infer_options *i
         if (dt < r.decode_best) r.decode_best = dt;
     }
     r.decode_mean = sum / n;
-    r.plan_bytes = sm_plan_estimate(sm_infer_plan(s, 0));
-    if (sm_infer_plan(s, 1)) r.plan_bytes += sm_plan_estimate(sm_infer_plan(s, 1)) - sm_infer_kv_bytes(s);
+    r.plan_bytes = sm_infer_bytes(s);
     r.kv_bytes = sm_infer_kv_bytes(s);
     free(lg);
     free(tok);
@@ -134,21 +134,25 @@ static void put_decode(sm_json *j, const char *key, int at, const decode_result 
     sm_json_num(j, "decode_seconds_per_token_mean", r->decode_mean);
     sm_json_num(j, "decode_tokens_per_second", 1.0 / r->decode_best);
     sm_json_int(j, "kv_bytes", (int64_t)r->kv_bytes);
-    sm_json_int(j, "plan_bytes_both_instances", (int64_t)r->plan_bytes);
+    sm_json_int(j, "session_bytes", (int64_t)r->plan_bytes);
     sm_json_obj_end(j);
 }
 
 int main(int argc, char **argv)
 {
     int threads = 0;
+    const char *part = "all";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--part") && i + 1 < argc) part = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--threads N] [--quick]\n", prog);
+            fprintf(stderr, "usage: %s [--threads N] [--quick] [--part all|uncached|cached|gpt]\n", prog);
             return 2;
         }
     }
+    const int all = !strcmp(part, "all"), do_un = all || !strcmp(part, "uncached"),
+              do_cached = all || !strcmp(part, "cached"), do_gpt = all || !strcmp(part, "gpt");
     if (!threads) threads = omp_get_max_threads();
     char cpu[128];
     sm_json j;
@@ -161,16 +165,23 @@ int main(int argc, char **argv)
     const int T = quick ? 256 : 1024, n = quick ? 4 : 16;
     sm_gpt_config m = gpt2();
     sm_json_obj(&j, "gpt2_124m");
-    double un = uncached(&j, &m, T, threads, quick ? 1 : 3);
-    sm_infer_options io;
-    sm_infer_options_default(&io);
-    io.n_threads = threads;
-    io.chunk = 256;
-    io.positions = 1024;
-    decode_result r = decode_at(&m, &io, T - n, n);
-    put_decode(&j, "cached", T - n, &r);
-    sm_json_num(&j, "decode_speedup_cached_over_uncached", un / r.decode_best);
+    double un = do_un ? uncached(&j, &m, T, threads, quick ? 1 : 3) : 0;
+    if (do_cached) {
+        sm_infer_options io;
+        sm_infer_options_default(&io);
+        io.n_threads = threads;
+        io.chunk = 256;
+        io.positions = 1024;
+        decode_result r = decode_at(&m, &io, T - n, n);
+        put_decode(&j, "cached", T - n, &r);
+        if (do_un) sm_json_num(&j, "decode_speedup_cached_over_uncached", un / r.decode_best);
+    }
     sm_json_obj_end(&j);
+    if (!do_gpt) {
+        sm_json_int(&j, "peak_rss", (int64_t)sm_bench_peak_rss());
+        sm_json_end(&j);
+        return 0;
+    }
 
     /* 2. the gpt template at positions 128 and 8192: linear cache, and a windowed ring */
     sm_gpt_config g;

@@ -345,4 +345,14 @@ const sm_graph *sm_infer_graph(const sm_infer *s, int which)
 }
 
 uint64_t sm_infer_kv_bytes(const sm_infer *s) { return s ? s->p[DECODE]->arena[SM_ARENA_KV].size : 0; }
+
+uint64_t sm_infer_bytes(const sm_infer *s)
+{
+    if (!s) return 0;
+    /* each plan's estimate counts the shared weights and cache once */
+    uint64_t shared = s->p[DECODE]->arena[SM_ARENA_PARAMS].size + s->p[DECODE]->arena[SM_ARENA_KV].size;
+    uint64_t total = sm_plan_estimate(s->p[DECODE]);
+    if (s->n_inst == 2) total += sm_plan_estimate(s->p[PREFILL]) - shared;
+    return total;
+}
 int sm_infer_vocab(const sm_infer *s) { return s ? s->cfg[DECODE].vocab : 0; }

@@ -547,6 +547,9 @@ sm_status sm_infer_sync(sm_infer *s);                /* a file cache: to disk no
 const sm_plan *sm_infer_plan(const sm_infer *s, int which);
 const sm_graph *sm_infer_graph(const sm_infer *s, int which);
 uint64_t sm_infer_kv_bytes(const sm_infer *s);       /* the cache's bytes */
+/* Bytes the session takes: weights and cache once, each instance's activations and workspace, and
+ * the tables (sm_plan_estimate's terms). */
+uint64_t sm_infer_bytes(const sm_infer *s);
 int sm_infer_vocab(const sm_infer *s);
 
 /* ---- windows: sequences longer than the context ------------------------------------------------ */
