@@ -2,11 +2,12 @@
  * position (token by token, in prefill chunks, any thread count, windowed models with linear and ring
  * caches), greedy output equal to the uncached path, rewind/clear, and the KV file: resume equal to an
  * uninterrupted session, refusal of another model's file, a truncated file, a corrupt header, an
- * existing file, and a file another session holds. */
+ * existing file, a file another session holds, and a file larger than the disk. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "smallmind.h"
@@ -310,4 +311,34 @@ Test(infer, file_refusals_name_what_differs)
     cr_assert_eq(open_file(&c, &f, path, 1, &s), SM_ERR_IO);
     full_free(&f);
     full_free(&other);
+}
+
+/* A cache bigger than the whole filesystem: refused at creation (the blocks are reserved up front),
+ * naming the path, and no file is left behind. A ring lets the cache be that big with a small model:
+ * its rows follow the window, not the learned positions. */
+Test(infer, file_larger_than_the_disk_is_refused_before_generating)
+{
+    char path[512];
+    tmp_path(path, sizeof path, "huge");
+    struct statvfs vfs;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = '\0';
+    cr_assert_eq(statvfs(dir, &vfs), 0);
+    sm_gpt_config c = model(0);
+    c.n_embd = 128;
+    uint64_t fs = (uint64_t)vfs.f_blocks * vfs.f_frsize, row = 2ull * c.n_layer * c.n_embd * 4;
+    uint64_t rows = 2 * fs / row + 1;
+    cr_assert_lt(rows, 1u << 30, "the filesystem (%llu bytes) is too big for this test's largest cache",
+                 (unsigned long long)fs);
+    c.span = (int)rows;
+    sm_infer_options o;
+    sm_infer_options_default(&o);
+    o.ring = 1;
+    o.sink = 1;   /* sinks: no per-thread gather scratch of the window's size */
+    o.kv_file = path;
+    sm_infer *s;
+    cr_assert_eq(sm_infer_create(&c, NULL, &o, &s), SM_ERR_IO, "%s", sm_last_error());
+    cr_assert(strstr(sm_last_error(), path) && strstr(sm_last_error(), "no space left"), "%s", sm_last_error());
+    cr_assert_neq(access(path, F_OK), 0, "the half-made file is removed");
 }
