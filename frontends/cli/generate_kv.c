@@ -107,7 +107,15 @@ int sm_generate_cached(const char *cmd, sm_session *s, const sm_tokenizer *tok, 
         emit(tok, &ds, next, o->raw, text, cap);
         /* the last token goes into the cache too, so a resumed session goes on after it */
         if (kv->file || i + 1 < o->n_tokens) {
-            if (have && sm_infer_length(inf) + 1 > T) break;   /* a resumed file is full: stop here */
+            if (have && sm_infer_length(inf) + 1 > T) {   /* a resumed file is full: stop here */
+                if (i + 1 < o->n_tokens)
+                    fprintf(stderr, "\nsmallmind %s: the KV file holds %d positions (-T) and is full: stopped after "
+                            "%d tokens\n", cmd, T, i + 1);
+                else
+                    fprintf(stderr, "\nsmallmind %s: the KV file holds %d positions (-T) and is full: the last token "
+                            "is not in it\n", cmd, T);
+                break;
+            }
             if (step(inf, ctx, n, T, logits)) goto fail;
         }
     }
