@@ -253,7 +253,7 @@ static sm_status check_append(const sm_infer *s, const int32_t *tokens, int64_t 
         if (tokens[i] < 0 || tokens[i] >= c->vocab)
             return sm_error(SM_ERR_INVALID_ARG, "inference session: token %lld is %d, outside the vocabulary 0..%d",
                             (long long)i, tokens[i], c->vocab - 1);
-    int64_t limit = c->kv_ring ? c->context : c->kv_positions;
+    int64_t limit = sm_infer_capacity(s);
     if (n > limit - s->len)
         return sm_error(SM_ERR_INVALID_ARG, "inference session: %lld positions filled + %lld new exceed the %lld %s: "
                         "rewind or clear the session, or make it with more positions", (long long)s->len,
@@ -356,3 +356,9 @@ uint64_t sm_infer_bytes(const sm_infer *s)
     return total;
 }
 int sm_infer_vocab(const sm_infer *s) { return s ? s->cfg[DECODE].vocab : 0; }
+
+int64_t sm_infer_capacity(const sm_infer *s)
+{
+    if (!s) return 0;
+    return s->cfg[DECODE].kv_ring ? s->cfg[DECODE].context : s->cfg[DECODE].kv_positions;
+}

@@ -535,6 +535,24 @@ void sm_infer_free(sm_infer *s);   /* syncs a file cache first */
  * all = 1: every token's [n, V]. SM_ERR_INVALID_ARG when a token is outside the vocabulary or a
  * linear cache (or the learned positions) would overflow; nothing is run then. */
 sm_status sm_infer_append(sm_infer *s, const int32_t *tokens, int64_t n, float *logits, int all);
+/* How the next token is drawn from the logits. */
+typedef struct sm_sampling {
+    float temperature;    /* 0 = greedy (argmax) */
+    int top_k;            /* the k most likely; 0 = all */
+    float top_p;          /* nucleus: the smallest set reaching probability top_p, in (0, 1]; 1 = all */
+    uint64_t seed;        /* draw number i of a generation is deterministic in (seed, i) */
+} sm_sampling;
+/* Called with each generated token; a status other than SM_OK stops the generation and is returned. */
+typedef sm_status (*sm_infer_token_fn)(void *user, int32_t token);
+/* Generation: runs prompt[0..n_prompt) (prefill), then n_new times draws the next token from the
+ * logits (draw number i), hands it to fn (may be NULL) and appends it. With an empty prompt the session
+ * goes on from its last token (a resumed file; SM_ERR_INVALID_ARG when it holds none). When a linear
+ * cache is full, each further token re-runs the last P tokens of this generation from position 0
+ * (learned positions cannot slide: what the uncached path does with a window of P), so the tokens are
+ * those of the uncached path; a session that held positions before this call cannot (it does not know
+ * their tokens) and stops there. *n_done (may be NULL): the tokens generated. */
+sm_status sm_infer_generate(sm_infer *s, const int32_t *prompt, int64_t n_prompt, int64_t n_new,
+                            const sm_sampling *how, sm_infer_token_fn fn, void *user, int64_t *n_done);
 int64_t sm_infer_length(const sm_infer *s);          /* positions filled */
 int32_t sm_infer_last_token(const sm_infer *s);      /* the token at position length-1 (-1 if empty) */
 /* Forgets positions n.. (0 <= n <= length): the next token goes at position n. A ring whose early
@@ -551,6 +569,8 @@ uint64_t sm_infer_kv_bytes(const sm_infer *s);       /* the cache's bytes */
  * the tables (sm_plan_estimate's terms). */
 uint64_t sm_infer_bytes(const sm_infer *s);
 int sm_infer_vocab(const sm_infer *s);
+int64_t sm_infer_capacity(const sm_infer *s);        /* positions a linear cache holds; a ring: the
+                                                        positions the model learned (its context) */
 
 /* ---- windows: sequences longer than the context ------------------------------------------------ */
 

@@ -149,31 +149,48 @@ static int argmax(const float *x)
     return b;
 }
 
-/* Greedy decoding: with the cache, and by re-running the full forward over the whole sequence for
- * every token (the uncached path): the same tokens. */
+/* Greedy decoding through sm_infer_generate, with a cache of 32 positions, and by re-running the full
+ * forward over the last 32 tokens for every token (the uncached path): the same tokens, before and
+ * after the cache fills (then the session re-runs the window too). */
+static sm_status collect(void *user, int32_t token)
+{
+    int32_t **p = user;
+    *(*p)++ = token;
+    return SM_OK;
+}
+
 Test(infer, greedy_equals_uncached)
 {
     sm_gpt_config c = model(0);
-    enum { P0 = 20, NEW = 30 };
+    enum { P0 = 20, NEW = 30, W = 32 };
     int32_t seq[P0 + NEW];
     tokens(seq, P0, 3);
     full f = forward(&c, seq, P0, 13);
-    sm_infer *s = session(&c, &f, 8, 2, 0, 0);
-    float lg[V];
-    OK(sm_infer_append(s, seq, P0, lg, 0));
-    int32_t cached[NEW];
-    for (int i = 0; i < NEW; i++) {
-        cached[i] = argmax(lg);
-        OK(sm_infer_append(s, &cached[i], 1, lg, 0));
-    }
+    sm_infer_options o;
+    sm_infer_options_default(&o);
+    o.chunk = 8;
+    o.positions = W;
+    sm_infer *s;
+    OK(sm_infer_create(&c, f.rt, &o, &s));
+    int32_t cached[NEW], *out = cached;
+    int64_t done;
+    sm_sampling greedy = {.temperature = 0, .top_k = 0, .top_p = 1, .seed = 1};
+    OK(sm_infer_generate(s, seq, P0, NEW, &greedy, collect, &out, &done));
+    cr_assert_eq(done, NEW);
     int n = P0;
     for (int i = 0; i < NEW; i++) {
-        full g = forward(&c, seq, n, 13);
-        seq[n] = argmax(g.logits + (size_t)(n - 1) * V);
+        int w = n < W ? n : W;
+        full g = forward(&c, seq + n - w, w, 13);
+        seq[n] = argmax(g.logits + (size_t)(w - 1) * V);
         cr_assert_eq(seq[n], cached[i], "token %d: uncached %d, cached %d", i, seq[n], cached[i]);
         n++;
         full_free(&g);
     }
+    /* an empty prompt goes on from the session's last token; a rewound one has none */
+    OK(sm_infer_rewind(s, 10));
+    cr_assert_eq(sm_infer_generate(s, NULL, 0, 1, &greedy, NULL, NULL, NULL), SM_ERR_INVALID_ARG);
+    OK(sm_infer_clear(s));
+    cr_assert_eq(sm_infer_generate(s, NULL, 0, 1, &greedy, NULL, NULL, NULL), SM_ERR_INVALID_ARG);
     sm_infer_free(s);
     full_free(&f);
 }

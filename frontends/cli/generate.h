@@ -12,9 +12,9 @@ typedef struct sm_generate_kv {
     const char *cont;          /* the TEXT of --continue */
 } sm_generate_kv;
 
-/* Generation through an inference session: the prompt is prefilled, then one token per run. While
- * the sequence fits the window T it uses the cache; past it, each token re-runs the last T tokens
- * (what the uncached path does throughout), so the output is the uncached path's, token for token. */
+/* Generation through an inference session (sm_infer_generate): the prompt is prefilled, then one token
+ * per run; past the window T each token re-runs the last T tokens, as the uncached path does, so the
+ * output is the uncached path's, token for token. Printing is all this adds. */
 int sm_generate_cached(const char *cmd, sm_session *s, const sm_tokenizer *tok, const sm_generate_options *o,
                        const sm_generate_kv *kv);
 

@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../sampler.h"
 #include "../token_stream.h"
 #include "generate.h"
 
@@ -20,22 +19,25 @@ static bool is_template(const sm_session *s)
     return same;
 }
 
-static void emit(const sm_tokenizer *tok, sm_decode_stream *ds, int32_t id, bool raw, char *text, size_t cap)
+/* Prints each token as it comes. */
+typedef struct printer {
+    const sm_tokenizer *tok;
+    sm_decode_stream ds;
+    bool raw;
+    char *text;
+    size_t cap;
+} printer;
+
+static sm_status print_token(void *user, int32_t id)
 {
-    const char *bytes = text;
+    printer *p = user;
+    const char *bytes = p->text;
     size_t k;
-    sm_status s = raw ? sm_tokenizer_token_bytes(tok, id, &bytes, &k) : sm_tokenizer_decode_step(tok, ds, id, text, cap, &k);
+    sm_status s = p->raw ? sm_tokenizer_token_bytes(p->tok, id, &bytes, &k)
+                         : sm_tokenizer_decode_step(p->tok, &p->ds, id, p->text, p->cap, &k);
     if (s == SM_OK) fwrite(bytes, 1, k, stdout);
     fflush(stdout);
-}
-
-/* Appends one token; once the window T is full, re-runs the last T tokens instead (from position 0:
- * learned positions cannot slide), as the uncached path does. */
-static sm_status step(sm_infer *inf, const int32_t *ctx, size_t n, int T, float *logits)
-{
-    if (sm_infer_length(inf) + 1 <= T) return sm_infer_append(inf, ctx + n - 1, 1, logits, 0);
-    sm_status st = sm_infer_clear(inf);
-    return st ? st : sm_infer_append(inf, ctx + n - T, T, logits, 0);
+    return SM_OK;
 }
 
 int sm_generate_cached(const char *cmd, sm_session *s, const sm_tokenizer *tok, const sm_generate_options *o,
@@ -47,86 +49,57 @@ int sm_generate_cached(const char *cmd, sm_session *s, const sm_tokenizer *tok, 
                                "drop --kv/--kv-file/--continue or use --no-kv-cache");
         return sm_generate_run(cmd, s, tok, o);   /* a graph file: the window re-run */
     }
-    const int T = s->m.gpt.seq, V = s->m.gpt.vocab;
+    const int T = s->m.gpt.seq;
     sm_infer_options io;
     sm_infer_options_default(&io);
     io.positions = T;
     io.kv_file = kv->file;
     io.resume = kv->resume;
     sm_infer *inf = NULL;
-    int32_t *ctx = NULL, *prompt = NULL;
-    float *logits = malloc(sizeof *logits * (size_t)V);
-    size_t cap = SM_DECODE_STEP_CAP(sm_tokenizer_max_token_bytes(tok)), n_prompt = 0;
-    char *text = malloc(cap);
-    void *work = malloc(SM_SAMPLER_WORK(V));
-    sm_sampler smp = {.temperature = o->temperature, .top_k = o->top_k, .top_p = o->top_p, .seed = (uint64_t)o->seed};
+    int32_t *prompt = NULL;
+    size_t n_prompt = 0;
+    printer pr = {.tok = tok, .raw = o->raw, .cap = SM_DECODE_STEP_CAP(sm_tokenizer_max_token_bytes(tok))};
+    sm_sampling how = {.temperature = o->temperature, .top_k = o->top_k, .top_p = o->top_p, .seed = (uint64_t)o->seed};
     int rc = 1;
-    if (!logits || !text || !work) {
+    if (!(pr.text = malloc(pr.cap))) {
         sm_cli_fail(cmd, "out of memory");
         goto out;
     }
     if (sm_infer_create(&s->m.gpt, s->rt, &io, &inf)) goto fail;
-    /* the session holds its own copy of the weights now */
-    sm_session_close(s);
+    sm_session_close(s);   /* the session holds its own copy of the weights now */
     const char *ptext = kv->resume ? kv->cont : o->prompt;
     if (ptext && *ptext && sm_tokenizer_encode(tok, ptext, strlen(ptext), &prompt, &n_prompt)) goto fail;
-    size_t have = (size_t)sm_infer_length(inf);
     int32_t start = 0;   /* an empty prompt starts after a newline (byte) or <|endoftext|> (GPT-2) */
-    if (!n_prompt && !have && sm_tokenizer_token_id(tok, "<|endoftext|>", 13, &start)) start = '\n';
-    /* ctx: what this run runs (the cache's earlier positions are in the file, not here) */
-    size_t n = n_prompt ? n_prompt : 1, total = n + (size_t)o->n_tokens;
-    if (!(ctx = malloc(sizeof *ctx * total))) {
-        sm_cli_fail(cmd, "out of memory");
-        goto out;
+    if (!n_prompt && !sm_infer_length(inf)) {
+        if (sm_tokenizer_token_id(tok, "<|endoftext|>", 13, &start)) start = '\n';
+        prompt = malloc(sizeof *prompt);
+        if (!prompt) {
+            sm_cli_fail(cmd, "out of memory");
+            goto out;
+        }
+        prompt[n_prompt++] = start;
     }
-    if (n_prompt) memcpy(ctx, prompt, sizeof *ctx * n_prompt);
-    else if (have) ctx[0] = sm_infer_last_token(inf);
-    else ctx[0] = start;
-    if (!n_prompt && have) {
-        /* --continue with no text: the logits after the last token, by running it again */
-        if (ctx[0] < 0 || sm_infer_rewind(inf, (int64_t)have - 1)) goto fail;
-    }
-    if (!have && n > (size_t)T) {   /* a prompt longer than the window: its last T tokens, as uncached */
-        memmove(ctx, ctx + n - T, sizeof *ctx * (size_t)T);
-        n = (size_t)T;
-    }
-    if (have + n > (size_t)T) {
-        sm_cli_fail(cmd, "the KV cache holds %d positions (-T): %zu filled + %zu new do not fit; start a new file",
-                    T, have, n);
+    int64_t have = sm_infer_length(inf), done = 0;
+    if (have && have + (int64_t)n_prompt > T) {
+        sm_cli_fail(cmd, "the KV cache holds %d positions (-T): %lld filled + %zu new do not fit; start a new file",
+                    T, (long long)have, n_prompt);
         goto out;
     }
     if (ptext) fputs(ptext, stdout);
     fflush(stdout);
-    if (sm_infer_append(inf, ctx, (int64_t)n, logits, 0)) goto fail;
-    sm_decode_stream ds;
-    sm_decode_stream_init(&ds);
-    for (int i = 0; i < o->n_tokens; i++) {
-        int32_t next;
-        if (sm_sampler_pick(&smp, logits, V, (uint64_t)i, work, &next)) goto fail;
-        ctx[n++] = next;
-        emit(tok, &ds, next, o->raw, text, cap);
-        /* the last token goes into the cache too, so a resumed session goes on after it */
-        if (kv->file || i + 1 < o->n_tokens) {
-            if (have && sm_infer_length(inf) + 1 > T) {   /* a resumed file is full: stop here */
-                if (i + 1 < o->n_tokens)
-                    fprintf(stderr, "\nsmallmind %s: the KV file holds %d positions (-T) and is full: stopped after "
-                            "%d tokens\n", cmd, T, i + 1);
-                else
-                    fprintf(stderr, "\nsmallmind %s: the KV file holds %d positions (-T) and is full: the last token "
-                            "is not in it\n", cmd, T);
-                break;
-            }
-            if (step(inf, ctx, n, T, logits)) goto fail;
-        }
-    }
-    if (!o->raw) fwrite(text, 1, sm_decode_stream_flush(&ds, text), stdout);
+    sm_decode_stream_init(&pr.ds);
+    if (sm_infer_generate(inf, prompt, (int64_t)n_prompt, o->n_tokens, &how, print_token, &pr, &done)) goto fail;
+    if (!o->raw) fwrite(pr.text, 1, sm_decode_stream_flush(&pr.ds, pr.text), stdout);
     putchar('\n');
+    if (done < o->n_tokens)
+        fprintf(stderr, "smallmind %s: the KV file holds %d positions (-T) and is full: stopped after %lld tokens\n",
+                cmd, T, (long long)done);
     rc = 0;
     goto out;
 fail:
     sm_cli_fail(cmd, "%s", sm_last_error());
 out:
     sm_infer_free(inf);
-    free(ctx), free(prompt), free(logits), free(text), free(work);
+    free(prompt), free(pr.text);
     return rc;
 }
