@@ -71,6 +71,15 @@ static sm_status check_config(const sm_gpt_config *c)
     if (c->n_embd % c->n_head)
         return sm_error(SM_ERR_INVALID_ARG, "GPT config: n_embd %d is not divisible by n_head %d", c->n_embd,
                         c->n_head);
+    if (c->span < 0 || c->kv_positions < 0 || c->kv_sink < 0 || c->kv_ring < 0 || c->kv_ring > 1)
+        return sm_error(SM_ERR_INVALID_ARG, "GPT config: span %d, kv_positions %d, kv_sink %d must be >= 0 and kv_ring %d "
+                        "0 or 1", c->span, c->kv_positions, c->kv_sink, c->kv_ring);
+    if (c->kv_positions && c->with_loss)
+        return sm_error(SM_ERR_INVALID_ARG, "GPT config: a decode instance (kv_positions %d) has no loss: set "
+                        "with_loss = 0", c->kv_positions);
+    if (c->kv_positions && !c->kv_ring && c->kv_positions > c->context)
+        return sm_error(SM_ERR_INVALID_ARG, "GPT config: a KV cache of %d positions exceeds the context %d the "
+                        "positions are learned for", c->kv_positions, c->context);
     if (c->seq > c->context)
         return sm_error(SM_ERR_INVALID_ARG, "GPT config: seq %d exceeds the context %d the positions are "
                         "learned for", c->seq, c->context);
@@ -99,7 +108,25 @@ static const char *nm(bld *b, int layer, const char *what)
     return b->name;
 }
 
-static sm_tensor block(bld *b, const sm_gpt_config *c, int l, sm_tensor x)
+/* The attention of block l: over the run's own rows, or (a decode instance) over the layer's KV
+ * cache, which kv_attention fills with the run's rows first. */
+static sm_tensor attend(bld *b, const sm_gpt_config *c, int l, sm_tensor qkv, sm_tensor positions)
+{
+    sm_tensor att = SM_NO_TENSOR;
+    if (!c->kv_positions) {
+        b->s = sm_attention(b->g, qkv, c->n_head, c->span, nm(b, l, "attn"), &att);
+        return att;
+    }
+    int64_t shape[3] = {c->batch, c->kv_positions, c->n_embd};
+    sm_tensor kc = SM_NO_TENSOR, vc = SM_NO_TENSOR;
+    sm_kv_layout lay = {.n_head = c->n_head, .span = c->span, .sink = c->kv_sink, .ring = c->kv_ring};
+    if (!b->s) b->s = sm_graph_kv(b->g, nm(b, l, "k_cache"), SM_F32, 3, shape, &kc);
+    if (!b->s) b->s = sm_graph_kv(b->g, nm(b, l, "v_cache"), SM_F32, 3, shape, &vc);
+    if (!b->s) b->s = sm_kv_attention(b->g, qkv, kc, vc, positions, &lay, nm(b, l, "attn"), &att);
+    return att;
+}
+
+static sm_tensor block(bld *b, const sm_gpt_config *c, int l, sm_tensor x, sm_tensor positions)
 {
     int64_t C = c->n_embd, F = (int64_t)c->mlp_ratio * C;
     /* GPT-2 scales the residual projections' init by 1/sqrt(2L) so the residual stream's variance
@@ -121,7 +148,7 @@ static sm_tensor block(bld *b, const sm_gpt_config *c, int l, sm_tensor x)
     if (b->s) return SM_NO_TENSOR;
     if ((b->s = sm_layernorm(b->g, x, ln1w, ln1b, 1e-5f, nm(b, l, "ln1"), &h))) return SM_NO_TENSOR;
     if ((b->s = sm_linear(b->g, h, qkvw, qkvb, nm(b, l, "qkv"), &qkv))) return SM_NO_TENSOR;
-    if ((b->s = sm_attention(b->g, qkv, c->n_head, 0, nm(b, l, "attn"), &att))) return SM_NO_TENSOR;
+    if ((att = attend(b, c, l, qkv, positions)) == SM_NO_TENSOR) return SM_NO_TENSOR;
     if ((b->s = sm_linear(b->g, att, projw, projb, nm(b, l, "attn_proj"), &att))) return SM_NO_TENSOR;
     if ((b->s = sm_add(b->g, x, att, nm(b, l, "res1"), &res))) return SM_NO_TENSOR;
     if ((b->s = sm_layernorm(b->g, res, ln2w, ln2b, 1e-5f, nm(b, l, "ln2"), &h))) return SM_NO_TENSOR;
@@ -140,19 +167,23 @@ sm_status sm_gpt_build(sm_graph *g, const sm_gpt_config *c, sm_gpt_tensors *out)
     bld b = {.g = g};
     int64_t B = c->batch, T = c->seq, C = c->n_embd, V = c->vocab;
     int64_t bt[2] = {B, T};
-    sm_gpt_tensors o = {SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR};
+    sm_gpt_tensors o = {SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR};
     if ((s = sm_graph_input(g, "tokens", SM_I32, 2, bt, &o.tokens))) return s;
+    if (c->kv_positions && (s = sm_graph_input(g, "positions", SM_I32, 2, bt, &o.positions))) return s;
     if (c->with_loss && (s = sm_graph_input(g, "targets", SM_I32, 2, bt, &o.targets))) return s;
 
     sm_tensor wte = param(&b, "wte", 2, V, C, SM_INIT_NORMAL, 0.02f);
     sm_tensor wpe = param(&b, "wpe", 2, c->context, C, SM_INIT_NORMAL, 0.01f);
     sm_tensor x, pos = wpe;
     if (b.s) return b.s;
-    if (T < c->context && (s = sm_slice(g, wpe, 0, 0, T, "pos", &pos))) return s;
+    /* A decode instance looks its positions up (the same rows, so the same sums as the slice). */
+    if (c->kv_positions) {
+        if ((s = sm_embedding(g, o.positions, wpe, "pos", &pos))) return s;
+    } else if (T < c->context && (s = sm_slice(g, wpe, 0, 0, T, "pos", &pos))) return s;
     if ((s = sm_embedding(g, o.tokens, wte, "tok_emb", &x))) return s;
     if ((s = sm_add(g, x, pos, "emb", &x))) return s;
     for (int l = 0; l < c->n_layer; l++)
-        if ((x = block(&b, c, l, x)) == SM_NO_TENSOR) return b.s;
+        if ((x = block(&b, c, l, x, o.positions)) == SM_NO_TENSOR) return b.s;
 
     sm_tensor lnfw = param(&b, "lnf.w", 1, C, 1, SM_INIT_ONES, 0);
     sm_tensor lnfb = param(&b, "lnf.b", 1, C, 1, SM_INIT_ZEROS, 0);

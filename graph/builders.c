@@ -94,6 +94,19 @@ sm_status sm_attention(sm_graph *g, sm_tensor qkv, int n_head, int span, const c
     return op1(g, SM_OP_ATTENTION, qkv, &at, name, out);
 }
 
+sm_status sm_kv_attention(sm_graph *g, sm_tensor qkv, sm_tensor k_cache, sm_tensor v_cache, sm_tensor positions,
+                          const sm_kv_layout *layout, const char *name, sm_tensor *out)
+{
+    if (!layout) return sm_error(SM_ERR_INVALID_ARG, "sm_kv_attention: NULL layout");
+    sm_attrs at = sm_op_default_attrs(SM_OP_KV_ATTENTION);
+    at.i[SM_IATTR_KV_ATTENTION_N_HEAD] = layout->n_head;
+    at.i[SM_IATTR_KV_ATTENTION_SPAN] = layout->span;
+    at.i[SM_IATTR_KV_ATTENTION_SINK] = layout->sink;
+    at.i[SM_IATTR_KV_ATTENTION_RING] = layout->ring;
+    sm_tensor in[4] = {qkv, k_cache, v_cache, positions};
+    return sm_graph_op(g, SM_OP_KV_ATTENTION, in, 4, &at, name, out);
+}
+
 sm_status sm_rope(sm_graph *g, sm_tensor qkv, int n_head, float base, const char *name, sm_tensor *out)
 {
     sm_attrs at = sm_op_default_attrs(SM_OP_ROPE);

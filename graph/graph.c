@@ -132,6 +132,11 @@ sm_status sm_graph_input(sm_graph *g, const char *name, sm_dtype dtype, int ndim
     return sm_graph_add_tensor(g, name, dtype, SM_ROLE_INPUT, ndim, shape, out);
 }
 
+sm_status sm_graph_kv(sm_graph *g, const char *name, sm_dtype dtype, int ndim, const int64_t *shape, sm_tensor *out)
+{
+    return sm_graph_add_tensor(g, name, dtype, SM_ROLE_KV, ndim, shape, out);
+}
+
 sm_status sm_graph_param(sm_graph *g, const char *name, sm_dtype dtype, int ndim, const int64_t *shape,
                          sm_init init, float init_std, sm_tensor *out)
 {

@@ -140,7 +140,11 @@ const char *sm_role_name(sm_role r);
     X(ROWS, rows, GRAD)                    /* (x [N,..]; start, len) -> [len,..]: rows start.. of x as a view (no    \
                                               copy) */                                                               \
     X(FOUND_INF, found_inf, NO_GRAD)       /* (x1..xn; acc) -> [1]: 1 if an element of an x is +-Inf or NaN, else    \
-                                              0; acc = 1: x1 is a running flag [1] (loss scaling, sm_graph_adamw) */
+                                              0; acc = 1: x1 is a running flag [1] (loss scaling, sm_graph_adamw) */   \
+    X(KV_ATTENTION, kv_attention, NO_GRAD) /* (qkv [B,T,3C], k_cache [B,P,C], v_cache [B,P,C], positions i32 [B,T];   \
+                                              n_head, span, sink, ring) -> [B,T,C]: writes the new rows' k and v     \
+                                              into the caches (IN PLACE) at positions[b,0].., then attends over the  \
+                                              cached keys (see sm_kv_attention) */
 
 #define SM_OP_LIST_KIND(KIND, name, grad) SM_OP_##KIND,
 typedef enum sm_op_kind { SM_OP_LIST(SM_OP_LIST_KIND) SM_OP_COUNT } sm_op_kind;
@@ -180,6 +184,10 @@ sm_status sm_graph_param(sm_graph *g, const char *name, sm_dtype dtype, int ndim
  * like "gelu_12" is made). Shape errors name the node and both shapes. */
 sm_status sm_graph_op(sm_graph *g, sm_op_kind op, const sm_tensor *inputs, int n_inputs,
                       const sm_attrs *attrs, const char *name, sm_tensor *out);
+
+/* A KV-cache tensor (role SM_ROLE_KV): it persists across runs, like a weight, in the plan's KV
+ * arena (RAM or a file, see sm_session); it starts zeroed. */
+sm_status sm_graph_kv(sm_graph *g, const char *name, sm_dtype dtype, int ndim, const int64_t *shape, sm_tensor *out);
 
 /* Marks t as a graph output (kept after a run) / as the scalar loss of a training graph. */
 sm_status sm_graph_mark_output(sm_graph *g, sm_tensor t);
@@ -233,6 +241,25 @@ sm_status sm_cast(sm_graph *g, sm_tensor x, sm_dtype to, const char *name, sm_te
  * made one chunk of rows at a time, and again in the backward. Use it for training at long contexts. */
 sm_status sm_lm_head_ce(sm_graph *g, sm_tensor x, sm_tensor w, sm_tensor targets, const char *name,
                         sm_tensor *out);
+
+/* How a KV cache is laid out and what a query sees (the kv_attention op's attributes). */
+typedef struct sm_kv_layout {
+    int n_head;           /* H */
+    int span;             /* 0: every earlier key (causal); > 0: the last span keys (a sliding window) */
+    int sink;             /* ring only: positions 0..sink-1 stay visible to every query (StreamingLLM) */
+    int ring;             /* 0: position p is cache row p (P rows bound the positions); 1: a ring for
+                             span > 0: rows 0..sink-1 hold the sinks, the later positions cycle through
+                             the other P - sink rows (P >= sink + span + T - 1), so the positions are
+                             unbounded in O(span + sink) memory */
+} sm_kv_layout;
+/* Attention of the new rows qkv [B,T,3C] against a KV cache: writes their k and v into k_cache and
+ * v_cache (KV tensors [B,P,C], C = heads x head_dim) at positions[b,0] .. positions[b,0]+T-1, then
+ * each new query attends over the cached keys it sees -> [B,T,C]. positions: i32 [B,T], consecutive
+ * in each row (the position embedding may read the same tensor). Bitwise the attention op's output
+ * for the same rows of the full sequence with the same span (and sink = 0). A linear cache whose
+ * positions[b,0] + T exceeds P writes nothing and gives NaN rows (check before running). */
+sm_status sm_kv_attention(sm_graph *g, sm_tensor qkv, sm_tensor k_cache, sm_tensor v_cache, sm_tensor positions,
+                          const sm_kv_layout *layout, const char *name, sm_tensor *out);
 
 /* ---- graph files ------------------------------------------------------------------------------- */
 
@@ -515,6 +542,14 @@ typedef struct sm_gpt_config {
     int with_loss;        /* add a targets input and the cross-entropy loss */
     int full_logits;      /* with_loss: 0 (default) = the fused lm_head_ce, no logits tensor (logits = NO
                              tensor); 1 = a [B,T,V] logits tensor and cross_entropy on it */
+    int span;             /* attention window: 0 (default) = full causal; > 0 = the last span keys */
+    /* The decode instance (kv_positions > 0, no loss): T = seq new tokens per run at the positions of
+     * the i32 input "positions" [B,T], attending over per-layer KV caches "h<l>.k_cache" and
+     * "h<l>.v_cache" [B, kv_positions, C] (role KV) through kv_attention; logits [B,T,V] are bitwise
+     * the full forward's rows at those positions. */
+    int kv_positions;     /* cache rows P (a linear cache: positions < P <= context) */
+    int kv_ring;          /* 1: a ring cache for span > 0 (P >= kv_sink + span + seq - 1) */
+    int kv_sink;          /* ring: attention-sink positions kept for good */
 } sm_gpt_config;
 
 typedef struct sm_gpt_tensors {
@@ -522,11 +557,88 @@ typedef struct sm_gpt_tensors {
     sm_tensor targets;    /* input  i32 [B,T] (SM_NO_TENSOR without loss) */
     sm_tensor logits;     /* output f32 [B,T,V] (SM_NO_TENSOR with a fused loss) */
     sm_tensor loss;       /* output f32 [1]   (SM_NO_TENSOR without loss) */
+    sm_tensor positions;  /* input  i32 [B,T] of a decode instance (else SM_NO_TENSOR) */
 } sm_gpt_tensors;
 
 /* Defaults: the demo model (byte-level, L=6, C=384, H=6, T=256, B=8). */
 void sm_gpt_config_default(sm_gpt_config *c);
 sm_status sm_gpt_build(sm_graph *g, const sm_gpt_config *c, sm_gpt_tensors *out);
+
+/* ---- inference sessions: generation with a KV cache ------------------------------------------- */
+
+/* An inference session of a GPT-template model: a KV cache (per layer K and V, positions x heads x
+ * head_dim, role KV, in the plan's KV arena) and two instances of the model that share its weights and
+ * cache: a decode instance (one new token per run) and a prefill instance (`chunk` new tokens per
+ * run). Appending tokens runs them through the model once each (prefill in chunks, the rest one at a
+ * time) and gives their logits: the same bits as the full forward of the whole sequence, at every
+ * position (ops/kv_attention.c says why). The cache lives in RAM or in a file (a header, then the KV
+ * arena: docs/kv-format.md), which persists and can be resumed. */
+typedef struct sm_infer sm_infer;
+
+typedef struct sm_infer_options {
+    int positions;        /* KV cache rows: 0 = the model's context (linear) or, for a ring, the least
+                             that works (sink + span + chunk - 1) */
+    int chunk;            /* prefill tokens per run (default 64); 1 = no prefill instance */
+    int ring;             /* 1: a sliding-window ring (the model needs span > 0): memory O(span + sink),
+                             positions up to the model's context */
+    int sink;             /* ring: attention-sink positions kept for good (StreamingLLM) */
+    const char *kv_file;  /* NULL: the KV cache in RAM; else a file (created: it must not exist) */
+    int resume;           /* with kv_file: open the existing file and continue the session it holds */
+    int n_threads;        /* 0 = OpenMP's default */
+    uint64_t seed;        /* weights from sm_runtime_init_params(seed) when no weights are given */
+} sm_infer_options;
+
+void sm_infer_options_default(sm_infer_options *o);
+/* model: a GPT template config (its batch, seq, with_loss, full_logits and kv_* fields are set by the
+ * session). weights: a runtime holding every parameter of the model under its canonical name and
+ * size (they are copied; the runtime may be freed afterwards), or NULL (initialised from o->seed).
+ * With o->kv_file, a new file is created and its blocks reserved now (a full disk is an error here,
+ * not a crash later), or (o->resume) an existing one is checked: a file made for another model or
+ * layout, a truncated file or a corrupt header is refused with a message naming what differs. The
+ * file stays locked while the session is open: a second session on it is refused. */
+sm_status sm_infer_create(const sm_gpt_config *model, const sm_runtime *weights, const sm_infer_options *o,
+                          sm_infer **out);
+void sm_infer_free(sm_infer *s);   /* syncs a file cache first */
+/* Runs tokens[0..n) at the next positions. logits (may be NULL): all = 0: the last token's [V];
+ * all = 1: every token's [n, V]. SM_ERR_INVALID_ARG when a token is outside the vocabulary or a
+ * linear cache (or the learned positions) would overflow; nothing is run then. */
+sm_status sm_infer_append(sm_infer *s, const int32_t *tokens, int64_t n, float *logits, int all);
+/* How the next token is drawn from the logits. */
+typedef struct sm_sampling {
+    float temperature;    /* 0 = greedy (argmax) */
+    int top_k;            /* the k most likely; 0 = all */
+    float top_p;          /* nucleus: the smallest set reaching probability top_p, in (0, 1]; 1 = all */
+    uint64_t seed;        /* draw number i of a generation is deterministic in (seed, i) */
+} sm_sampling;
+/* Called with each generated token; a status other than SM_OK stops the generation and is returned. */
+typedef sm_status (*sm_infer_token_fn)(void *user, int32_t token);
+/* Generation: runs prompt[0..n_prompt) (prefill), then n_new times draws the next token from the
+ * logits (draw number i), hands it to fn (may be NULL) and appends it. With an empty prompt the session
+ * goes on from its last token (a resumed file; SM_ERR_INVALID_ARG when it holds none). When a linear
+ * cache is full, each further token re-runs the last P tokens of this generation from position 0
+ * (learned positions cannot slide: what the uncached path does with a window of P), so the tokens are
+ * those of the uncached path; a session that held positions before this call cannot (it does not know
+ * their tokens) and stops there. *n_done (may be NULL): the tokens generated. */
+sm_status sm_infer_generate(sm_infer *s, const int32_t *prompt, int64_t n_prompt, int64_t n_new,
+                            const sm_sampling *how, sm_infer_token_fn fn, void *user, int64_t *n_done);
+int64_t sm_infer_length(const sm_infer *s);          /* positions filled */
+int32_t sm_infer_last_token(const sm_infer *s);      /* the token at position length-1 (-1 if empty) */
+/* Forgets positions n.. (0 <= n <= length): the next token goes at position n. A ring whose early
+ * positions were overwritten cannot go back: SM_ERR_STATE. */
+sm_status sm_infer_rewind(sm_infer *s, int64_t n);
+sm_status sm_infer_clear(sm_infer *s);               /* rewind to 0 */
+sm_status sm_infer_sync(sm_infer *s);                /* a file cache: to disk now */
+/* The decode (which = 0) or prefill (1, NULL when chunk = 1) instance's plan and graph: their KV
+ * arena is the cache. */
+const sm_plan *sm_infer_plan(const sm_infer *s, int which);
+const sm_graph *sm_infer_graph(const sm_infer *s, int which);
+uint64_t sm_infer_kv_bytes(const sm_infer *s);       /* the cache's bytes */
+/* Bytes the session takes: weights and cache once, each instance's activations and workspace, and
+ * the tables (sm_plan_estimate's terms). */
+uint64_t sm_infer_bytes(const sm_infer *s);
+int sm_infer_vocab(const sm_infer *s);
+int64_t sm_infer_capacity(const sm_infer *s);        /* positions a linear cache holds; a ring: the
+                                                        positions the model learned (its context) */
 
 /* ---- windows: sequences longer than the context ------------------------------------------------ */
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -150,8 +151,9 @@ static sm_status file_error(int err, const char *path, const char *doing, size_t
     case EISDIR:
         return sm_error(SM_ERR_IO, "arena file '%s' is a directory: give a file name inside it", path);
     case EEXIST:
-        return sm_error(SM_ERR_IO, "temporary arena file '%s' already exists and is never overwritten: "
-                        "remove it or choose another name", path);
+        return sm_error(SM_ERR_IO, "%sarena file '%s' already exists and is never overwritten: "
+                        "remove it or choose another name%s", (flags & SM_ARENA_FILE_TEMP) ? "temporary " : "", path,
+                        (flags & SM_ARENA_FILE_TEMP) ? "" : " (or reuse it: resume the session it holds)");
     case ENOSPC:
     case EDQUOT:
         return sm_error(SM_ERR_IO, "arena file '%s': no space left on its filesystem for %s (%zu bytes): %s: "
@@ -183,7 +185,7 @@ static int open_file(const char *path, unsigned flags, int *created)
         *created = 1;
         return fd;
     }
-    if (errno != EEXIST || (flags & SM_ARENA_FILE_TEMP)) return -1;
+    if (errno != EEXIST || (flags & (SM_ARENA_FILE_TEMP | SM_ARENA_FILE_NEW))) return -1;
     return open(path, O_RDWR | O_CLOEXEC);
 }
 
@@ -230,6 +232,16 @@ sm_status sm_arena_create_file(const char *path, size_t size, unsigned flags, sm
     a->fd = open_file(path, flags, &created);
     if (a->fd < 0) {
         sm_status st = file_error(errno, path, "open", size, flags);
+        sm_arena_free(a);
+        return st;
+    }
+    /* Before anything touches the file: another session holding it keeps it, whole. */
+    if ((flags & SM_ARENA_FILE_LOCK) && flock(a->fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        sm_status st = e == EWOULDBLOCK ? sm_error(SM_ERR_IO, "arena file '%s' is in use by another session (it holds "
+                                                    "the file's lock): wait for it to end or use another file", path)
+                                        : file_error(e, path, "lock", size, flags);
+        if (created) unlink(path);
         sm_arena_free(a);
         return st;
     }

@@ -42,6 +42,11 @@ enum {
     SM_ARENA_FILE_SPARSE = 1u << 1,
     /* Open an existing file only (reusing persisted data): fails if it is missing or shorter than size. */
     SM_ARENA_FILE_MUST_EXIST = 1u << 2,
+    /* Create the file: fail (SM_ERR_IO, EEXIST) if the path exists, so nothing is ever clobbered. */
+    SM_ARENA_FILE_NEW = 1u << 3,
+    /* Hold an exclusive lock (flock) on the file while mapped: a second arena on the same file, from
+     * this process or another, is refused (SM_ERR_IO naming the path) instead of sharing it. */
+    SM_ARENA_FILE_LOCK = 1u << 4,
 };
 
 /* A heap arena of size bytes (may be 0), committed and zeroed. SM_ERR_NOMEM if it cannot be had. */

@@ -118,13 +118,23 @@ static void softmax_tile_cols(float *St, int nk, int nq, int off, int span, int 
 void sm_attention_tile_forward(const float *q, const float *k, const float *v, ptrdiff_t ld, int i0, int nq, int D,
                                int span, float *out, ptrdiff_t ldo, float *lse, float *w)
 {
+    sm_attention_tile_forward_at(q + (ptrdiff_t)i0 * ld, ld, k, v, ld, 0, i0, nq, D, span,
+                                 sm_att_key_lo(i0, span), out, ldo, lse, w);
+}
+
+/* The body: the same arithmetic wherever the queries and keys live, so a KV cache (queries of the
+ * new rows, keys in the cache) gets the bits the full forward gets (ops/kv_attention.c). */
+void sm_attention_tile_forward_at(const float *q, ptrdiff_t ldq, const float *k, const float *v, ptrdiff_t ldk,
+                                  int kbase, int i0, int nq, int D, int span, int j_begin, float *out, ptrdiff_t ldo,
+                                  float *lse, float *w)
+{
     float *Qt = w;                                      /* [D, QT]  scaled queries, transposed */
     float *St = Qt + sm_att_round16((size_t)D * QT);    /* [KT, QT] scores, then probabilities */
     float *O = St + sm_att_round16((size_t)KT * QT);    /* [QT, D]  unnormalised output rows */
     float *m = O + sm_att_round16((size_t)QT * D);      /* [QT]     running max of the scores */
     float *l = m + QT, *al = l + QT;                    /* [QT]     running sum; rescale factor */
 
-    sm_att_transpose(nq, D, q + i0 * ld, ld, Qt, QT, 1.0f / sqrtf((float)D));
+    sm_att_transpose(nq, D, q, ldq, Qt, QT, 1.0f / sqrtf((float)D));
     for (int r = 0; r < nq; r++) {
         m[r] = -INFINITY;
         l[r] = 0.0f;
@@ -132,19 +142,19 @@ void sm_attention_tile_forward(const float *q, const float *k, const float *v, p
     for (ptrdiff_t i = 0; i < (ptrdiff_t)nq * D; i++) O[i] = 0.0f;
 
     const int last = i0 + nq - 1, lo_last = sm_att_key_lo(last, span);
-    for (int j0 = sm_att_key_lo(i0, span); j0 <= last; j0 += KT) {
+    for (int j0 = j_begin; j0 <= last; j0 += KT) {
         const int nk = sm_att_min(KT, last + 1 - j0);
         /* Query i0+r sees key j0+c iff lo ≤ c − r ≤ hi: the band the products skip outside of. */
         const int hi = i0 - j0, lo = span > 0 ? hi - span + 1 : -(1 << 28);
         /* Sᵀ[nk, nq] = K[j0.., :D] · Qᵀ[:D, :nq] */
-        sm_att_mm_band(nk, nq, D, k + j0 * ld, ld, 1, Qt, QT, St, QT, 0, SM_ATT_BAND_N, -hi, -lo);
+        sm_att_mm_band(nk, nq, D, k + (ptrdiff_t)(j0 - kbase) * ldk, ldk, 1, Qt, QT, St, QT, 0, SM_ATT_BAND_N, -hi, -lo);
         const int full = j0 + nk - 1 <= i0 && j0 >= lo_last;
         softmax_tile_cols(St, nk, nq, j0 - i0, span, full, m, l, al);
         for (int r = 0; r < nq; r++)
             if (al[r] != 1.0f)
                 for (int d = 0; d < D; d++) O[r * D + d] *= al[r];
         /* O[nq, D] += P[nq, nk] · V[j0.., :D], P(r, c) = Sᵀ[c, r] */
-        sm_att_mm_band(nq, D, nk, St, 1, QT, v + j0 * ld, ld, O, D, 1, SM_ATT_BAND_K, lo, hi);
+        sm_att_mm_band(nq, D, nk, St, 1, QT, v + (ptrdiff_t)(j0 - kbase) * ldk, ldk, O, D, 1, SM_ATT_BAND_K, lo, hi);
     }
     for (int r = 0; r < nq; r++) {
         const float inv = 1.0f / l[r];

@@ -224,6 +224,15 @@ static inline void sm_att_transpose(int nr, int nd, const float *src, ptrdiff_t 
  * lse[r] (if not NULL) its log-sum-exp of scaled scores. w: sm_attention_tile_floats(D) floats. */
 void sm_attention_tile_forward(const float *q, const float *k, const float *v, ptrdiff_t ld, int i0, int nq, int D,
                                int span, float *out, ptrdiff_t ldo, float *lse, float *w);
+/* The same with the queries and the keys stored apart: q points at query i0's row (row stride ldq);
+ * key (and value) j is row j - kbase of k (v), row stride ldk; the key tiles start at j_begin, which
+ * must be <= the first key query i0 sees. A query's output depends only on where the key tiles
+ * start (j_begin + multiples of SM_ATT_KT) and on which keys it sees, not on i0, nq or the other
+ * queries: the full forward starts them at sm_att_key_lo(i0 of its query tile), and a caller that
+ * does the same gets the same bits (the key cache of ops/kv_attention.c). */
+void sm_attention_tile_forward_at(const float *q, ptrdiff_t ldq, const float *k, const float *v, ptrdiff_t ldk,
+                                  int kbase, int i0, int nq, int D, int span, int j_begin, float *out, ptrdiff_t ldo,
+                                  float *lse, float *w);
 size_t sm_attention_tile_floats(int D);
 
 #endif

@@ -45,7 +45,11 @@
     IATTR(SUMSQ, ACC, 0, SM_OP_SUMSQ)                                                     \
     IATTR(ADAMW, DECAY, 0, SM_OP_ADAMW)                                                   \
     IATTR(ADAMW, SCALED, 1, SM_OP_ADAMW)                                                  \
-    IATTR(FOUND_INF, ACC, 0, SM_OP_FOUND_INF)
+    IATTR(FOUND_INF, ACC, 0, SM_OP_FOUND_INF)                                             \
+    IATTR(KV_ATTENTION, N_HEAD, 0, SM_OP_KV_ATTENTION)                                    \
+    IATTR(KV_ATTENTION, SPAN, 1, SM_OP_KV_ATTENTION)                                      \
+    IATTR(KV_ATTENTION, SINK, 2, SM_OP_KV_ATTENTION)                                      \
+    IATTR(KV_ATTENTION, RING, 3, SM_OP_KV_ATTENTION)
 
 #define SM_IATTR_SLOT(LAYOUT, NAME, slot, ...) SM_IATTR_##LAYOUT##_##NAME = slot,
 #define SM_FATTR_SLOT(LAYOUT, NAME, slot, ...) SM_FATTR_##LAYOUT##_##NAME = slot,

@@ -140,6 +140,13 @@ void sm_plan_bounds(sm_plan *p);
 /* The plan's hash of graph + layout options. */
 uint64_t sm_plan_hash_of(uint64_t graph_hash, const sm_plan *p);
 
+/* sm_runtime_create with some arenas supplied by the caller: given[a] (when given and non-NULL) is
+ * memory of at least the plan's size for arena a, which the runtime uses and never frees. Two
+ * runtimes of one model (a session's decode and prefill instances) share weights and KV cache this
+ * way, and a KV cache may live in a file mapping. */
+sm_status sm_runtime_create_bound(const sm_graph *g, const sm_plan *p, void *const given[SM_ARENA_COUNT],
+                                  sm_runtime **out);
+
 #define SM_PLAN_ALIGN 64
 
 static inline uint64_t sm_plan_align(uint64_t x) { return (x + SM_PLAN_ALIGN - 1) / SM_PLAN_ALIGN * SM_PLAN_ALIGN; }

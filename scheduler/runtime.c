@@ -72,6 +72,12 @@ static sm_status bind(sm_runtime *rt)
 
 sm_status sm_runtime_create(const sm_graph *g, const sm_plan *p, sm_runtime **out)
 {
+    return sm_runtime_create_bound(g, p, NULL, out);
+}
+
+sm_status sm_runtime_create_bound(const sm_graph *g, const sm_plan *p, void *const given[SM_ARENA_COUNT],
+                                  sm_runtime **out)
+{
     if (!g || !p || !out) return sm_error(SM_ERR_INVALID_ARG, "sm_runtime_create: NULL argument");
     sm_status s = sm_plan_check_graph(p, g);
     if (s) return s;
@@ -88,6 +94,10 @@ sm_status sm_runtime_create(const sm_graph *g, const sm_plan *p, sm_runtime **ou
     s = rt->ptr && rt->args && rt->input_set ? SM_OK : sm_error(SM_ERR_NOMEM, "runtime: out of memory");
     /* One allocation per arena, committed up front, so the process's memory is the plan's total. */
     for (int a = 0; !s && a < SM_ARENA_COUNT; a++) {
+        if (given && given[a]) {   /* the caller's memory (shared weights, a file KV cache): not ours */
+            rt->base[a] = given[a];
+            continue;
+        }
         s = sm_arena_create_heap((size_t)p->arena[a].size, &rt->arena[a]);
         if (s) sm_error_prefix(s, "the %s arena: ", sm_arena_name(a));
         else rt->base[a] = sm_arena_base(rt->arena[a]);

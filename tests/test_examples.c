@@ -182,7 +182,8 @@ Test(examples, gpt_files_are_the_gpt_templates)
     }
     /* and at their own default sizes (T=32 < 64 for gpt-tiny; gpt2 as the template has it) */
     const char *defs[] = {"T=32"};
-    sm_gpt_config tiny = {256, 64, 2, 2, 64, 4, 1, 2, 32, 1, 0}, gpt2 = {50257, 1024, 12, 12, 768, 4, 1, 4, 64, 1, 0};
+    sm_gpt_config tiny = {256, 64, 2, 2, 64, 4, 1, 2, 32, 1, 0, 0, 0, 0, 0},
+                  gpt2 = {50257, 1024, 12, 12, 768, 4, 1, 4, 64, 1, 0, 0, 0, 0, 0};
     sm_graph *t = template_graph(&tiny), *f = training_part(load("gpt-tiny.smg", defs, 1));
     assert_same_model(t, f);
     sm_graph_free(f);

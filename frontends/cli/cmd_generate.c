@@ -12,6 +12,7 @@
 #include "../../base/buf.h"
 #include "../sampler.h"
 #include "../token_stream.h"
+#include "generate.h"
 #include "pretrained.h"
 #include "train.h"
 
@@ -132,6 +133,7 @@ int sm_cmd_generate(int argc, char **argv)
 {
     const char *cmd = "generate";
     sm_pretrained_options p = {.inference = true, .batch = 1};
+    sm_generate_kv kv = {0};
     sm_generate_options g = {.prompt = "", .n_tokens = 200, .temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .seed = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -151,7 +153,12 @@ int sm_cmd_generate(int argc, char **argv)
                    "  --top-p P            nucleus: smallest set with probability P, in (0, 1] (default 0.95)\n"
                    "  --seed N             sampling seed (default 1)\n"
                    "  --raw                write each token's bytes as they are (default: as UTF-8 text, a byte\n"
-                   "                       that is no character, e.g. half of one, shown as U+FFFD)\n");
+                   "                       that is no character, e.g. half of one, shown as U+FFFD)\n"
+                   "  --kv ram|file:PATH   where the KV cache lives (default ram); a file is created (it must not\n"
+                   "                       exist), reserved up front, kept, and can be resumed (docs/kv-format.md)\n"
+                   "  --kv-file PATH       the same as --kv file:PATH\n"
+                   "  --continue TEXT      resume the session in --kv-file and go on after TEXT (may be \"\")\n"
+                   "  --no-kv-cache        no cache: re-run the last T tokens for every token (slow; the reference)\n");
             return 0;
         } else if (!strcmp(a, "--prompt") && val) g.prompt = argv[++i];
         else if (!strcmp(a, "-n")) { if (!sm_cli_int(cmd, a, val, 1, 1 << 24, &v)) return 2; g.n_tokens = (int)v; i++; }
@@ -161,15 +168,36 @@ int sm_cmd_generate(int argc, char **argv)
             if (!sampler_number(cmd, a, val, &g)) return 2;
             i++;
         } else if (!strcmp(a, "--raw")) g.raw = true;
+        else if (!strcmp(a, "--no-kv-cache")) kv.off = true;
+        else if ((!strcmp(a, "--kv") || !strcmp(a, "--kv-file")) && val) {
+            if (a[4] == '-') kv.file = val;
+            else if (!strncmp(val, "file:", 5) && val[5]) kv.file = val + 5;
+            else if (strcmp(val, "ram")) {
+                fprintf(stderr, "smallmind %s: --kv takes ram or file:PATH, not '%s'\n", cmd, val);
+                return 2;
+            }
+            i++;
+        } else if (!strcmp(a, "--continue") && val) {
+            kv.resume = true;
+            kv.cont = argv[++i];
+        }
         else {
             fprintf(stderr, "smallmind %s: unknown option or missing value '%s' (see --help)\n", cmd, a);
             return 2;
         }
     }
+    if (kv.off && (kv.file || kv.resume)) {
+        fprintf(stderr, "smallmind %s: --no-kv-cache goes with neither --kv file: nor --continue\n", cmd);
+        return 2;
+    }
+    if (kv.resume && !kv.file) {
+        fprintf(stderr, "smallmind %s: --continue resumes a KV file: give it with --kv-file PATH\n", cmd);
+        return 2;
+    }
     sm_session s;
     sm_tokenizer *tok;
     if (sm_pretrained_open(&p, &s, &tok)) return sm_cli_fail(cmd, "%s", sm_last_error());
-    int rc = sm_generate_run(cmd, &s, tok, &g);
+    int rc = kv.off ? sm_generate_run(cmd, &s, tok, &g) : sm_generate_cached(cmd, &s, tok, &g, &kv);
     sm_session_close(&s);
     sm_tokenizer_free(tok);
     return rc;

@@ -24,16 +24,54 @@ static void help(void)
     printf("  --ranks N          one rank of `mpirun -np N smallmind train`: plans B/N of the batch B and\n"
            "                     adds the gradient exchange's receive buffer (outside the arenas) to the total\n"
            "  --json             the report as JSON (schema: docs/plan-format.md)\n"
+           "  --decode           (a template, inference) plan the KV-cached decode step instead: one new\n"
+           "                     token per run attending over a KV cache of T positions (the KV arena)\n"
+           "  --window W         with --decode: windowed attention over the last W tokens and a ring cache\n"
+           "                     of W rows (+ --sink S attention-sink rows): memory flat in T\n"
            "  --svg FILE         draw the activation arena (time across, offset up) into FILE\n"
            "  --save FILE        write the plan itself to FILE (reused by runs of the same graph)\n"
            "  models: %s\n", sm_cli_templates_help());
+}
+
+/* Replaces the model's full-window graph and plan by its decode instance: one new token at a time
+ * attending over a KV cache of T positions (linear), or of W (+ sink) rows (a ring, windowed
+ * attention); the context grows to T where T is beyond it (learned positions for every position).
+ * One sequence (B = 1) unless -B is given. */
+static sm_status plan_decode(const sm_plan_cli *o, int window, int sink, sm_model *m, sm_plan **plan)
+{
+    sm_gpt_config c = m->gpt;
+    if (c.context < c.seq) c.context = c.seq;
+    c.with_loss = 0;
+    c.batch = o->spec.batch ? o->spec.batch : 1;   /* one sequence unless -B says more */
+    c.span = window;
+    c.kv_ring = window > 0;
+    c.kv_sink = sink;
+    c.kv_positions = window > 0 ? sink + window : c.seq;
+    c.seq = 1;
+    sm_graph *g;
+    sm_plan *p;
+    sm_status s = sm_graph_create(&g);
+    if (!s) s = sm_gpt_build(g, &c, &m->io);
+    if (!s) s = sm_plan_create(g, &o->po, &p);
+    if (s) {
+        sm_graph_free(g);
+        return s;
+    }
+    sm_plan_free(*plan);
+    sm_graph_free(m->g);
+    m->g = g;
+    *plan = p;
+    c.seq = c.kv_positions;   /* what the report's T says: the positions the cache holds */
+    m->gpt = c;
+    return SM_OK;
 }
 
 int sm_cmd_plan(int argc, char **argv)
 {
     const char *cmd = "plan";
     sm_plan_cli o = {.spec = {.name = "gpt", .inference = true}};
-    long long ranks = 1;
+    long long ranks = 1, window = 0, sink = 0;
+    bool decode = false;
     sm_plan_options_default(&o.po);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -42,6 +80,11 @@ int sm_cmd_plan(int argc, char **argv)
         if (r > 0) continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return help(), 0;
         else if (!strcmp(a, "--json")) o.json = true;
+        else if (!strcmp(a, "--decode")) decode = true;
+        else if (!strcmp(a, "--window") || !strcmp(a, "--sink")) {
+            if (!sm_cli_int(cmd, a, val, a[2] == 'w' ? 1 : 0, 1 << 30, a[2] == 'w' ? &window : &sink)) return 2;
+            i++;
+        }
         else if (!strcmp(a, "--ranks")) {
             if (!sm_cli_int(cmd, a, val, 1, 1 << 20, &ranks)) return 2;
             i++;
@@ -67,8 +110,16 @@ int sm_cmd_plan(int argc, char **argv)
     double t0 = omp_get_wtime();
     if (ranks > 1 && !o.spec.training)
         return sm_cli_fail(cmd, "--ranks is for data-parallel training: add --train");
+    if ((window || sink) && !decode) return sm_cli_fail(cmd, "--window and --sink go with --decode");
+    if (decode && (o.spec.training || sm_model_is_file(o.spec.name)))
+        return sm_cli_fail(cmd, "--decode plans a template's KV-cached inference step: give a template and no --train");
     if (sm_dist_split_batch(&o.spec, (int)ranks) || sm_plan_cli_build(&o, &m, &plan))
         return sm_cli_fail(cmd, "%s", sm_last_error());
+    if (decode && plan_decode(&o, (int)window, (int)sink, &m, &plan)) {
+        sm_plan_free(plan);
+        sm_model_free(&m);
+        return sm_cli_fail(cmd, "%s", sm_last_error());
+    }
     /* the communication buffer: not an arena of the plan (the plan is the same on any number of ranks),
      * a buffer the rank holds next to it (docs/memory.md) */
     uint64_t comm = sm_dist_buffer_bytes(m.g, (int)ranks), total = sm_plan_estimate(plan) + comm;

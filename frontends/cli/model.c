@@ -17,12 +17,12 @@ typedef struct {
     sm_gpt_config cfg;
 } template_row;
 
-/*                                 V      ctx   L   H   C    mlp tied B  T    loss full_logits */
+/*                                 V      ctx   L   H   C    mlp tied B  T    loss full_logits span kv_positions kv_ring kv_sink */
 static const template_row templates[] = {
-    {"gpt", "byte-level GPT, L=6 C=384 H=6 (config c)", {256, 256, 6, 6, 384, 4, 1, 8, 256, 1, 0}},
-    {"gpt-demo", "byte-level GPT, L=4 C=256 H=4 T=128, the demo's", {256, 128, 4, 4, 256, 4, 1, 16, 128, 1, 0}},
-    {"gpt-tiny", "byte-level GPT, L=2 C=64 H=2, for tests", {256, 64, 2, 2, 64, 4, 1, 2, 64, 1, 0}},
-    {"gpt2", "GPT-2 124M shape, L=12 C=768 H=12 V=50257", {50257, 1024, 12, 12, 768, 4, 1, 4, 64, 1, 0}},
+    {"gpt", "byte-level GPT, L=6 C=384 H=6 (config c)", {256, 256, 6, 6, 384, 4, 1, 8, 256, 1, 0, 0, 0, 0, 0}},
+    {"gpt-demo", "byte-level GPT, L=4 C=256 H=4 T=128, the demo's", {256, 128, 4, 4, 256, 4, 1, 16, 128, 1, 0, 0, 0, 0, 0}},
+    {"gpt-tiny", "byte-level GPT, L=2 C=64 H=2, for tests", {256, 64, 2, 2, 64, 4, 1, 2, 64, 1, 0, 0, 0, 0, 0}},
+    {"gpt2", "GPT-2 124M shape, L=12 C=768 H=12 V=50257", {50257, 1024, 12, 12, 768, 4, 1, 4, 64, 1, 0, 0, 0, 0, 0}},
 };
 
 const char *sm_cli_templates_help(void)
@@ -223,7 +223,7 @@ static sm_status build_template(const sm_model_spec *spec, sm_model *m)
 sm_status sm_model_load(const sm_model_spec *spec, sm_model *m)
 {
     memset(m, 0, sizeof *m);
-    m->io = (sm_gpt_tensors){SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR};
+    m->io = (sm_gpt_tensors){SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR, SM_NO_TENSOR};
     sm_status s;
     if (sm_model_is_file(spec->name)) s = load_file(spec, m);
     else if (spec->n_defines)
