@@ -527,6 +527,31 @@ sm_status sm_runtime_watch(sm_runtime *rt, sm_tensor t);
 sm_status sm_runtime_save(sm_runtime *rt, const char *path, unsigned flags);
 sm_status sm_runtime_load(sm_runtime *rt, const char *path, unsigned flags);
 
+/* ---- training step ---------------------------------------------------------------------------- */
+
+/* What a step of a training graph reads and writes: its i32 token and target inputs, its f32 [1] loss
+ * and the optimizer's tensors (sm_graph_adamw). */
+typedef struct sm_train_tensors {
+    sm_tensor tokens, targets, loss;
+    sm_adamw_tensors opt;
+} sm_train_tensors;
+
+typedef struct sm_train_step_result {
+    float loss;                        /* the batch's mean loss */
+    float hparams[SM_ADAMW_HPARAMS];   /* what the optimizer ran with (hparams[SM_ADAMW_LR]: the lr) */
+    float scale;                       /* the loss scale the step ran with (1 without scaling) */
+    int skipped;                       /* 1: the gradients overflowed; no parameter or moment changed */
+} sm_train_step_result;
+
+/* Optimizer step number `step` (0-based: it sets the learning-rate schedule) of a training runtime on
+ * one batch: x and y are the n tokens and targets of the graph's inputs. Sets the step's AdamW
+ * hyperparameters (bias corrections counting the updates applied: sc->skipped of the steps before
+ * were skipped) and, in a graph built with sm_graph_backward_scaled, the loss scale sc->scale; runs
+ * the plan once; reads the loss; then, with scaling, feeds the step's overflow flag to sc
+ * (sm_loss_scaler_update). sc may be NULL for a graph without loss scaling. */
+sm_status sm_train_step(sm_runtime *rt, const sm_train_tensors *t, const sm_adamw_config *cfg, int64_t step,
+                        sm_loss_scaler *sc, const int32_t *x, const int32_t *y, size_t n, sm_train_step_result *out);
+
 /* ---- GPT template ------------------------------------------------------------------------------ */
 
 typedef struct sm_gpt_config {

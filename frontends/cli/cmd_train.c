@@ -185,29 +185,6 @@ static sm_status start_scaler(const sm_train_options *o, const sm_session *s, lo
     return st;
 }
 
-/* One training step's optimizer inputs: the hyperparameters of step `step` (the bias corrections
- * count the updates applied, sm_adamw_hparams_skipped) and, in a scaled graph, the loss scale. */
-static sm_status set_step_inputs(const sm_train_options *o, sm_session *s, const sm_loss_scaler *sc, long long step,
-                                 float hp[SM_ADAMW_HPARAMS])
-{
-    sm_status st = sm_adamw_hparams_skipped(&o->adamw, step, sc->skipped, hp);
-    if (!st) st = sm_runtime_set(s->rt, s->m.opt.hparams, hp, sizeof(float) * SM_ADAMW_HPARAMS);
-    if (!st && s->m.opt.loss_scale != SM_NO_TENSOR) st = sm_runtime_set(s->rt, s->m.opt.loss_scale, &sc->scale, sizeof sc->scale);
-    return st;
-}
-
-/* After the step: whether its gradients overflowed (it was skipped), into the scaler. */
-static sm_status update_scaler(sm_session *s, sm_loss_scaler *sc, bool *skipped)
-{
-    float found = 0.0f;
-    *skipped = false;
-    if (s->m.opt.found_inf == SM_NO_TENSOR) return SM_OK;
-    sm_status st = sm_runtime_get(s->rt, s->m.opt.found_inf, &found, sizeof found);
-    if (!st) st = sm_loss_scaler_update(sc, found != 0.0f);
-    *skipped = found != 0.0f;
-    return st;
-}
-
 static double unigram_entropy(const int32_t *tok, int64_t n, int V)
 {
     int64_t *count = calloc((size_t)V, sizeof *count);
@@ -422,18 +399,17 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
     long long step = start_step, saved = -1;   /* the step of the last checkpoint written */
     long long last = o->until > 0 && o->until < o->steps ? o->until : o->steps;
     const size_t rows = (size_t)Bl * T, mine = (size_t)dist.rank * rows;
+    const sm_train_tensors tt = {tr.m.io.tokens, tr.m.io.targets, tr.m.io.loss, tr.m.opt};
     /* every rank stops at the same step: on the signal or the time-out they agreed on (dist.h) */
     sm_dist_vote v = {0};
     for (; step < last && !v.signal && !v.time_up; step++) {
-        float hp[SM_ADAMW_HPARAMS], shard, scale = sc.scale;
-        bool skipped;
+        sm_train_step_result r;
         sm_dataset_train_batch(&d, (uint64_t)o->seed, step, B, T, x, y);
-        if (set_step_inputs(o, &tr, &sc, step, hp) || run_batch(&tr, x + mine, y + mine, rows, &shard) ||
-            update_scaler(&tr, &sc, &skipped)) {
+        if (sm_train_step(tr.rt, &tt, &o->adamw, step, &sc, x + mine, y + mine, rows, &r)) {
             sm_cli_fail(cmd, "step %lld: %s", step, sm_last_error());
             goto out;
         }
-        v = (sm_dist_vote){shard, stop_signal, o->max_seconds > 0 && omp_get_wtime() - t0 >= o->max_seconds};
+        v = (sm_dist_vote){r.loss, stop_signal, o->max_seconds > 0 && omp_get_wtime() - t0 >= o->max_seconds};
         if (sm_dist_agree(&dist, &v)) {
             sm_cli_fail(cmd, "step %lld: %s", step, sm_last_error());
             goto out;
@@ -445,10 +421,10 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
         }
         if (step == start_step) res->first_loss = loss;
         res->last_loss = loss;
-        res->skipped += skipped;
+        res->skipped += r.skipped;
         char scaling[96] = "";
         if (sc.mode != SM_LOSS_SCALE_OFF)
-            snprintf(scaling, sizeof scaling, " | scale %g%s | skipped %lld", scale, skipped ? " (overflow: skipped)" : "",
+            snprintf(scaling, sizeof scaling, " | scale %g%s | skipped %lld", r.scale, r.skipped ? " (overflow: skipped)" : "",
                      (long long)sc.skipped);
         double el = omp_get_wtime() - t0, per = el / (double)(step - start_step + 1);
         uint64_t peak = 0;
@@ -459,7 +435,7 @@ int sm_train_run(const char *cmd, sm_train_options *o, sm_train_result *res)
         bool log_line = (step + 1) % o->log_every == 0 || step + 1 == o->steps;
         if (tty || log_line)
             printf("%sstep %lld/%lld | loss %.4f | lr %.2e | %.0f tok/s | elapsed %s | ETA %s | peak %s%s%s",
-                   tty ? "\r\033[K" : "", step + 1, o->steps, loss, hp[SM_ADAMW_LR], (double)B * T / per, e1, e2,
+                   tty ? "\r\033[K" : "", step + 1, o->steps, loss, r.hparams[SM_ADAMW_LR], (double)B * T / per, e1, e2,
                    sm_format_bytes(peak, mem, sizeof mem), scaling, log_line ? "\n" : "");
         fflush(stdout);
         if (have_val && (step + 1) % o->val_every == 0) {
