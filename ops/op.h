@@ -64,6 +64,12 @@ typedef struct sm_op_def {
      * 1-element token. The planner must keep the node (its output may be unused) and order it after
      * every other reader of the tensors it writes. */
     bool mutates_inputs;
+    /* Precision (scheduler/precision.c). half_inputs: bit i set = the kernels read input i in f16 or
+     * bf16 storage as well as f32, converting on load; the pass inserts a cast to f32 before any
+     * other input it stores in 16 bits. keeps_f32: the output is a statistic, a reduction or a
+     * loss (norm statistics, sums, cross-entropy), which stays f32 under every policy. */
+    unsigned half_inputs;
+    bool keeps_f32;
     sm_kernel_fn forward;
     sm_kernel_fn reference;
     sm_backward_fn backward;                   /* NULL = not differentiable */

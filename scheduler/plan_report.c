@@ -82,7 +82,7 @@ static void text(sm_buf *b, const sm_plan *p, const sm_graph *g, uint64_t budget
     else
         sm_buf_printf(b, "recompute %s: nothing recomputed (%d block boundaries)\n", pol, rc->n_boundaries);
     sm_buf_printf(b, "passes:\n");
-    static const char *pass_names[SM_PASS_COUNT] = {"order", "recompute", "placement", "lifetimes", "in-place", "offsets"};
+    static const char *pass_names[SM_PASS_COUNT] = {"order", "recompute", "precision", "placement", "lifetimes", "in-place", "offsets"};
     for (int k = 0; k < SM_PASS_COUNT; k++) sm_buf_printf(b, "  %d %-10s %s\n", k + 1, pass_names[k], p->log[k]);
     if (budget) {
         if (est <= budget)

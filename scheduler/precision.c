@@ -1,0 +1,216 @@
+/* precision.c — the precision pass on the lowered graph: which tensors are stored in 16 bits.
+ *
+ * Under a 16-bit policy (bf16 or fp16) in a training graph, every activation SAVED for the
+ * backward (produced by a forward node, read by a backward node: gradients, recompute clones) is
+ * stored in the policy's type instead of f32, since saved activations are what fills the activation
+ * arena of a training step (they live from the forward to the backward; everything else lives for a
+ * node or two):
+ *   - a cast to 16 bits is appended right after the tensor's producer; the f32 original then dies at
+ *     its last forward reader, and only the 16-bit copy crosses into the backward;
+ *   - each backward reader reads the 16-bit copy directly where its op reads 16-bit storage in that
+ *     slot (sm_op_def.half_inputs), else one cast back to f32, placed right before the first such
+ *     reader and shared by the others (it lives only across the backward's use of the tensor).
+ * What stays f32: parameters (the master weights), optimizer state, gradients, inputs and outputs,
+ * and the outputs of ops that keep f32 (statistics, reductions, losses: sm_op_def.keeps_f32), and
+ * views of persistent storage (a cast copy there would add bytes, not save them). The forward itself
+ * runs as under fp32 (its kernels read the f32 originals), so the loss of a step equals the fp32
+ * one; the gradients see each saved activation rounded once to the 16-bit type.
+ * An inference graph has no backward, so nothing is saved and the pass leaves it unchanged, as it
+ * does every graph under fp32 (bitwise today's results).
+ * Casts are appended (ids after the user's and the recompute clones; nothing is renumbered) and
+ * named "<source>.<type>" / "<source>.f32". */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/error.h"
+#include "../ops/op.h"
+#include "plan.h"
+
+/* A unique name "<src>.<suffix>" for a tensor appended to g, else "<suffix>.<id>". */
+static void cast_name(const sm_graph *g, sm_tensor src, const char *suffix, char name[SM_NAME_MAX])
+{
+    int room = SM_NAME_MAX - 2 - (int)strlen(suffix);
+    snprintf(name, SM_NAME_MAX, "%.*s.%s", room, g->t[src].name, suffix);
+    if ((int)strlen(g->t[src].name) > room || sm_graph_find(g, name, NULL) == SM_OK)
+        snprintf(name, SM_NAME_MAX, "%s.%d", suffix, g->n_t);
+    sm_error_clear();
+}
+
+static sm_status add_cast(sm_graph *g, sm_tensor x, sm_dtype to, const char *suffix, sm_tensor *out)
+{
+    sm_attrs at = sm_op_default_attrs(SM_OP_CAST);
+    at.i[SM_IATTR_CAST_DTYPE] = to;
+    char name[SM_NAME_MAX];
+    cast_name(g, x, suffix, name);
+    sm_status s = sm_graph_op(g, SM_OP_CAST, &x, 1, &at, name, out);
+    return s ? sm_error_prefix(s, "precision: casting '%s' to %s: ", g->t[x].name, sm_dtype_name(to)) : SM_OK;
+}
+
+/* The tensor whose storage t uses: t itself, or the root of its chain of views. */
+static sm_tensor storage_root(const sm_graph *g, sm_tensor t)
+{
+    while (g->t[t].node >= 0 && sm_op_def_get(g->nodes[g->t[t].node].op)->is_view)
+        t = g->nodes[g->t[t].node].in[0];
+    return t;
+}
+
+static bool is_held(const sm_tensor_rec *t)
+{
+    return t->node < 0 || sm_plan_role_spans_run(t->role) || t->is_output;
+}
+
+/* Per node of g: the loss depends on it (the forward). */
+static bool *forward_nodes(const sm_graph *g)
+{
+    bool *fwd = calloc((size_t)g->n_nodes + 1, sizeof *fwd), *need = calloc((size_t)g->n_t + 1, sizeof *need);
+    if (!fwd || !need) {
+        free(fwd), free(need);
+        return NULL;
+    }
+    if (g->loss != SM_NO_TENSOR) need[g->loss] = true;
+    for (int k = g->n_nodes - 1; k >= 0; k--) {
+        const sm_node *n = &g->nodes[k];
+        if (!need[n->out]) continue;
+        fwd[k] = true;
+        for (int i = 0; i < n->n_in; i++) need[n->in[i]] = true;
+    }
+    free(need);
+    return fwd;
+}
+
+/* Rebuilds p->order with the casts: after[k] right after node k, before[k] right before it. Each
+ * cast node appears in exactly one list (an index into g->nodes past n_nodes). */
+static sm_status splice(sm_plan *p, int n_nodes, const int *after, const int *before)
+{
+    const sm_graph *g = p->g;
+    int total = g->n_nodes;
+    int *order = malloc(sizeof *order * (size_t)(total ? total : 1));
+    if (!order) return sm_error(SM_ERR_NOMEM, "precision: out of memory");
+    int n = 0;
+    for (int s = 0; s < p->n_steps; s++) {
+        int k = p->order[s];
+        for (int c = n_nodes; c < total; c++)
+            if (before[c - n_nodes] == k) order[n++] = c;
+        order[n++] = k;
+        for (int c = n_nodes; c < total; c++)
+            if (after[c - n_nodes] == k) order[n++] = c;
+    }
+    if (n != total) {
+        free(order);
+        return sm_error(SM_ERR_INTERNAL, "precision: %d of %d casts were not placed", total - n, total - n_nodes);
+    }
+    free(p->order);
+    p->order = order;
+    p->n_steps = total;
+    return SM_OK;
+}
+
+/* Is u an activation worth storing in 16 bits: f32, made by a forward node whose op may give it
+ * 16-bit storage, not persistent (nor a view of persistent storage), read by the backward? */
+static bool is_saved(const sm_graph *g, const bool *fwd, int n_nodes, sm_tensor u)
+{
+    const sm_tensor_rec *r = &g->t[u];
+    if (r->dtype != SM_F32 || r->node < 0 || r->node >= n_nodes || !fwd[r->node] || is_held(r) ||
+        is_held(&g->t[storage_root(g, u)]) || sm_op_def_get(g->nodes[r->node].op)->keeps_f32)
+        return false;
+    for (int k = 0; k < n_nodes; k++)
+        if (!fwd[k])
+            for (int i = 0; i < g->nodes[k].n_in; i++)
+                if (g->nodes[k].in[i] == u) return true;
+    return false;
+}
+
+/* Casts one saved tensor u: u.<half> after its producer, the backward's reads redirected; the cast
+ * back to f32 (if any reader needs one) before the first reader in the order (pos: node -> step). */
+static sm_status store_half(sm_plan *p, const bool *fwd, int n_nodes, const int *pos, sm_tensor u, sm_dtype half,
+                            int *after, int *before)
+{
+    sm_graph *g = p->g;
+    sm_tensor h, back = SM_NO_TENSOR;
+    int producer = g->t[u].node, first = -1;
+    for (int k = 0; k < n_nodes; k++) {
+        if (fwd[k]) continue;
+        const sm_node *n = &g->nodes[k];
+        for (int i = 0; i < n->n_in; i++)
+            if (n->in[i] == u && !(sm_op_def_get(n->op)->half_inputs & (1u << i)) && (first < 0 || pos[k] < pos[first]))
+                first = k;
+    }
+    sm_status s = add_cast(g, u, half, sm_dtype_name(half), &h);
+    if (s) return s;
+    after[g->t[h].node - n_nodes] = producer, before[g->t[h].node - n_nodes] = -1;
+    if (first >= 0) {
+        if ((s = add_cast(g, h, SM_F32, "f32", &back))) return s;
+        before[g->t[back].node - n_nodes] = first, after[g->t[back].node - n_nodes] = -1;
+    }
+    for (int k = 0; k < n_nodes; k++) {
+        if (fwd[k]) continue;
+        sm_node *n = &g->nodes[k];
+        for (int i = 0; i < n->n_in; i++)
+            if (n->in[i] == u) n->in[i] = sm_op_def_get(n->op)->half_inputs & (1u << i) ? h : back;
+    }
+    p->prec.n_cast += 1 + (back != SM_NO_TENSOR);
+    p->prec.n_half++;
+    return SM_OK;
+}
+
+sm_status sm_plan_precision_pass(sm_plan *p)
+{
+    memset(&p->prec, 0, sizeof p->prec);
+    sm_precision pol = p->opts.precision;
+    sm_dtype half = sm_precision_dtype(pol);
+    if (pol == SM_PRECISION_FP32) {
+        sm_plan_log(p, SM_PASS_PRECISION, "fp32: every tensor f32");
+        return SM_OK;
+    }
+    sm_graph *g = p->g;
+    if (g->loss == SM_NO_TENSOR) {
+        sm_plan_log(p, SM_PASS_PRECISION, "%s: no backward, so no activation is saved; every tensor f32",
+                    sm_precision_name(pol));
+        return SM_OK;
+    }
+    int n_nodes = g->n_nodes, n_t = g->n_t;
+    bool *fwd = forward_nodes(g);
+    int *pos = malloc(sizeof *pos * ((size_t)n_nodes + 1));
+    /* at most two casts per tensor */
+    int *after = malloc(sizeof *after * (2 * (size_t)n_t + 1)), *before = malloc(sizeof *before * (2 * (size_t)n_t + 1));
+    sm_status s = fwd && pos && after && before ? SM_OK : sm_error(SM_ERR_NOMEM, "precision: out of memory");
+    for (int i = 0; !s && i < p->n_steps; i++) pos[p->order[i]] = i;
+    uint64_t bytes = 0;
+    for (sm_tensor u = 0; !s && u < n_t; u++) {
+        if (!is_saved(g, fwd, n_nodes, u)) continue;
+        bytes += sm_rec_bytes(&g->t[u]);
+        s = store_half(p, fwd, n_nodes, pos, u, half, after, before);
+    }
+    if (!s) s = splice(p, n_nodes, after, before);
+    free(fwd), free(pos), free(after), free(before);
+    if (!s)
+        sm_plan_log(p, SM_PASS_PRECISION, "%s: %d saved activations stored %s (%.1f MiB as f32 -> %.1f MiB), %d casts "
+                    "inserted; weights, gradients, optimizer state and statistics f32", sm_precision_name(pol),
+                    p->prec.n_half, sm_dtype_name(half), (double)bytes / 1048576.0, (double)bytes / 2097152.0,
+                    p->prec.n_cast);
+    return s;
+}
+
+sm_status sm_plan_precision(const sm_plan *p, sm_plan_precision_info *out)
+{
+    if (!p || !out) return sm_error(SM_ERR_INVALID_ARG, "sm_plan_precision: NULL plan or out");
+    memset(out, 0, sizeof *out);
+    out->policy = p->opts.precision;
+    out->n_half = p->prec.n_half;
+    out->n_cast = p->prec.n_cast;
+    const sm_graph *g = p->g;
+    for (int i = 0; i < g->n_t; i++) {
+        const sm_tensor_rec *r = &g->t[i];
+        out->n_stored[r->dtype]++;
+        if (r->role != SM_ROLE_PARAM) continue;
+        out->n_params += (uint64_t)sm_rec_numel(r);
+        out->param_bytes += sm_rec_bytes(r);
+    }
+    if (out->n_params) {
+        out->bytes_per_param = (double)out->param_bytes / (double)out->n_params;
+        out->state_bytes_per_param = (double)(p->arena[SM_ARENA_PARAMS].size + p->arena[SM_ARENA_GRADS].size +
+                                              p->arena[SM_ARENA_OPTIM].size) / (double)out->n_params;
+    }
+    return SM_OK;
+}
