@@ -39,6 +39,7 @@ typedef struct sm_model_spec {
     const char *defines[32];  /* "-D KEY=VALUE" overrides for graph files */
     int n_defines;
     sm_recompute_policy recompute;   /* the plan's recompute policy (zero: none) */
+    sm_precision precision;          /* the plan's precision policy (zero: fp32) */
 } sm_model_spec;
 
 typedef struct sm_model {

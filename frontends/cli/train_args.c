@@ -32,6 +32,8 @@ static void help(void)
            "  --recompute P        recompute activations in the backward instead of keeping them: none\n"
            "                       (default), every:K, sqrt, selective, budget:BYTES, auto (see `smallmind\n"
            "                       plan --help`); the results are bitwise the same\n"
+           "  --precision P        fp32 (default), bf16 or fp16: storage of the activations saved for\n"
+           "                       the backward (docs/mixed-precision.md)\n"
            "  --budget BYTES|auto  the run's memory limit (512M, 8G); default auto: the smallest of RAM,\n"
            "                       available RAM and the container limit\n"
            "  --val-every N        validation loss every N steps (default 100; 0 = never, and no\n"
@@ -119,6 +121,13 @@ int sm_train_parse(const char *cmd, int argc, char **argv, sm_train_options *o)
             uint64_t bytes = 0;
             if (!sm_cli_budget(cmd, val, &bytes, &is_auto)) return 2;
             o->budget = is_auto ? 0 : bytes;
+            i++;
+        }
+        else if (!strcmp(a, "--precision")) {
+            if (!val || sm_precision_parse(val, &o->spec.precision)) {
+                fprintf(stderr, "smallmind %s: --precision: %s\n", cmd, val ? sm_last_error() : "needs fp32, bf16 or fp16");
+                return 2;
+            }
             i++;
         }
         else if (!strcmp(a, "--recompute")) {
