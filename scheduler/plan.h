@@ -4,6 +4,8 @@
 #ifndef SM_PLAN_H
 #define SM_PLAN_H
 
+#include <limits.h>
+
 #include "../graph/graph.h"
 
 /* The arena ids (sm_arena_id, SM_ARENA_PARAMS ... SM_ARENA_WORK) are public: include/smallmind.h. */
@@ -73,6 +75,8 @@ typedef struct sm_plan_rc {
 typedef struct sm_plan_prec {
     int n_half;           /* tensors of the user's graph given 16-bit storage (a cast copy) */
     int n_cast;           /* cast nodes appended */
+    int first_node;       /* the first node the pass appended (every node from here is its cast);
+                             INT_MAX when it appended none */
 } sm_plan_prec;
 
 struct sm_plan {

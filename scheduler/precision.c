@@ -157,6 +157,7 @@ static sm_status store_half(sm_plan *p, const bool *fwd, int n_nodes, const int 
 sm_status sm_plan_precision_pass(sm_plan *p)
 {
     memset(&p->prec, 0, sizeof p->prec);
+    p->prec.first_node = INT_MAX;
     sm_precision pol = p->opts.precision;
     sm_dtype half = sm_precision_dtype(pol);
     if (pol == SM_PRECISION_FP32) {
@@ -183,6 +184,14 @@ sm_status sm_plan_precision_pass(sm_plan *p)
         s = store_half(p, fwd, n_nodes, pos, u, half, after, before);
     }
     if (!s) s = splice(p, n_nodes, after, before);
+    if (!s && p->prec.n_cast) p->prec.first_node = n_nodes;
+    /* the casts recompute nothing (p->src covers every tensor of g) */
+    sm_tensor *src = s ? NULL : realloc(p->src, sizeof *src * ((size_t)g->n_t + 1));
+    if (!s && !src) s = sm_error(SM_ERR_NOMEM, "precision: out of memory");
+    if (!s) {
+        for (int i = n_t; i < g->n_t; i++) src[i] = SM_NO_TENSOR;
+        p->src = src;
+    }
     free(fwd), free(pos), free(after), free(before);
     if (!s)
         sm_plan_log(p, SM_PASS_PRECISION, "%s: %d saved activations stored %s (%.1f MiB as f32 -> %.1f MiB), %d casts "
