@@ -83,5 +83,10 @@ sm_status sm_shape_same_as_in0(const sm_graph *g, const sm_node *n, sm_tensor_re
 double sm_flops_per_out_elem(const sm_graph *g, const sm_node *n, double per_elem);
 /* SM_ERR_SHAPE naming the node unless input i is f32. */
 sm_status sm_shape_check_f32(const sm_graph *g, const sm_node *n, const sm_tensor_rec *out, int i);
+/* The same, accepting f16 and bf16 too: for the inputs a row's half_inputs names. */
+sm_status sm_shape_check_float(const sm_graph *g, const sm_node *n, const sm_tensor_rec *out, int i);
+/* dst[0..n) = elements i0..i0+n of x (stored as t: f32, f16 or bf16) as f32; widening is exact, so a
+ * kernel that loads its 16-bit input through this computes bitwise what it does on an f32 copy. */
+void sm_load_f32(const void *x, sm_dtype t, int64_t i0, int64_t n, float *dst);
 
 #endif

@@ -8,8 +8,9 @@
  *   - a cast to 16 bits is appended right after the tensor's producer; the f32 original then dies at
  *     its last forward reader, and only the 16-bit copy crosses into the backward;
  *   - each backward reader reads the 16-bit copy directly where its op reads 16-bit storage in that
- *     slot (sm_op_def.half_inputs), else one cast back to f32, placed right before the first such
- *     reader and shared by the others (it lives only across the backward's use of the tensor).
+ *     slot (sm_op_def.half_inputs; or it is a view whose readers all do: the view then has the
+ *     16-bit type too), else one cast back to f32, placed right before the first such reader and
+ *     shared by the others (it lives only across the backward's use of the tensor).
  * What stays f32: parameters (the master weights), optimizer state, gradients, inputs and outputs,
  * and the outputs of ops that keep f32 (statistics, reductions, losses: sm_op_def.keeps_f32), and
  * views of persistent storage (a cast copy there would add bytes, not save them). The forward itself
@@ -121,6 +122,34 @@ static bool is_saved(const sm_graph *g, const bool *fwd, int n_nodes, sm_tensor 
     return false;
 }
 
+static bool readers_half(const sm_graph *g, int n_nodes, sm_tensor t);
+
+/* Can slot i of node k read 16-bit storage: its op reads it (half_inputs), or the op is a view (a
+ * view has its input's type: reshape, rows) whose output only such slots read. */
+static bool slot_half(const sm_graph *g, int n_nodes, int k, int i)
+{
+    const sm_node *n = &g->nodes[k];
+    const sm_op_def *d = sm_op_def_get(n->op);
+    if (d->half_inputs & (1u << i)) return true;
+    return d->is_view && i == 0 && !is_held(&g->t[n->out]) && readers_half(g, n_nodes, n->out);
+}
+
+static bool readers_half(const sm_graph *g, int n_nodes, sm_tensor t)
+{
+    for (int k = 0; k < n_nodes; k++)
+        for (int i = 0; i < g->nodes[k].n_in; i++)
+            if (g->nodes[k].in[i] == t && !slot_half(g, n_nodes, k, i)) return false;
+    return true;
+}
+
+/* A view that now reads 16-bit storage has that type too, as have the views of it. */
+static void retype_views(sm_graph *g, int n_nodes, sm_tensor t, sm_dtype half)
+{
+    g->t[t].dtype = half;
+    for (int k = 0; k < n_nodes; k++)
+        if (g->nodes[k].in[0] == t && sm_op_def_get(g->nodes[k].op)->is_view) retype_views(g, n_nodes, g->nodes[k].out, half);
+}
+
 /* Casts one saved tensor u: u.<half> after its producer, the backward's reads redirected; the cast
  * back to f32 (if any reader needs one) before the first reader in the order (pos: node -> step). */
 static sm_status store_half(sm_plan *p, const bool *fwd, int n_nodes, const int *pos, sm_tensor u, sm_dtype half,
@@ -133,8 +162,7 @@ static sm_status store_half(sm_plan *p, const bool *fwd, int n_nodes, const int 
         if (fwd[k]) continue;
         const sm_node *n = &g->nodes[k];
         for (int i = 0; i < n->n_in; i++)
-            if (n->in[i] == u && !(sm_op_def_get(n->op)->half_inputs & (1u << i)) && (first < 0 || pos[k] < pos[first]))
-                first = k;
+            if (n->in[i] == u && !slot_half(g, n_nodes, k, i) && (first < 0 || pos[k] < pos[first])) first = k;
     }
     sm_status s = add_cast(g, u, half, sm_dtype_name(half), &h);
     if (s) return s;
@@ -146,8 +174,12 @@ static sm_status store_half(sm_plan *p, const bool *fwd, int n_nodes, const int 
     for (int k = 0; k < n_nodes; k++) {
         if (fwd[k]) continue;
         sm_node *n = &g->nodes[k];
-        for (int i = 0; i < n->n_in; i++)
-            if (n->in[i] == u) n->in[i] = sm_op_def_get(n->op)->half_inputs & (1u << i) ? h : back;
+        for (int i = 0; i < n->n_in; i++) {
+            if (n->in[i] != u) continue;
+            bool half_ok = slot_half(g, n_nodes, k, i);
+            n->in[i] = half_ok ? h : back;
+            if (half_ok && !(sm_op_def_get(n->op)->half_inputs & (1u << i))) retype_views(g, n_nodes, n->out, half);
+        }
     }
     p->prec.n_cast += 1 + (back != SM_NO_TENSOR);
     p->prec.n_half++;
