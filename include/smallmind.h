@@ -351,9 +351,12 @@ const char *sm_recompute_str(const sm_recompute_policy *r, char *buf, size_t cap
 /* Precision: the storage type the precision pass gives the tensors that may be half precision
  * (docs/mixed-precision.md). Training: the activations saved for the backward are stored in the
  * 16-bit type; master weights, optimizer state, gradients, the loss and every statistic or
- * reduction (norm statistics, sums) stay f32. Inference: nothing is saved for a backward, so the
- * graph is unchanged. Kernels compute in f32; a cast node is inserted where a kernel cannot read the
- * stored type. SM_PRECISION_FP32 leaves the graph exactly as it is (bitwise today's results). */
+ * reduction (norm statistics, sums) stay f32. Inference (a graph without a loss): the weights that
+ * only 16-bit-reading kernels use (matmul/linear weights, embedding tables) are stored in the 16-bit
+ * type; the runtime converts at its boundary: sm_runtime_set/get take and give f32 for them,
+ * sm_runtime_init_params rounds, and sm_runtime_data refuses them (SM_ERR_UNSUPPORTED). Kernels
+ * compute in f32; a cast node is inserted where a kernel cannot read the stored type.
+ * SM_PRECISION_FP32 leaves the graph exactly as it is (bitwise today's results). */
 typedef enum sm_precision {
     SM_PRECISION_FP32 = 0,
     SM_PRECISION_BF16,
@@ -406,7 +409,8 @@ sm_status sm_plan_recompute(const sm_plan *p, sm_plan_recompute_info *out);
 /* What the precision pass decided, and the storage it led to. */
 typedef struct sm_plan_precision_info {
     sm_precision policy;                  /* the options' policy */
-    int n_half;                           /* tensors of the user's graph stored in 16 bits */
+    int n_half;                           /* tensors of the user's graph stored in 16 bits (training: saved
+                                             activations, by a cast copy; inference: weights) */
     int n_cast;                           /* cast nodes the pass inserted (to 16 bits and back) */
     int n_stored[SM_DTYPE_COUNT];         /* tensors of the lowered graph stored in each type */
     uint64_t n_params;                    /* parameter elements */

@@ -83,8 +83,8 @@ static void text(sm_buf *b, const sm_plan *p, const sm_graph *g, uint64_t budget
         sm_buf_printf(b, "recompute %s: nothing recomputed (%d block boundaries)\n", pol, rc->n_boundaries);
     sm_plan_precision_info pi;
     sm_plan_precision(p, &pi);
-    sm_buf_printf(b, "precision %s: %d saved activations in 16 bits, %d casts; stored:", sm_precision_name(pi.policy),
-                 pi.n_half, pi.n_cast);
+    sm_buf_printf(b, "precision %s: %d tensors in 16 bits (%s), %d casts; stored:", sm_precision_name(pi.policy),
+                 pi.n_half, p->g->loss == SM_NO_TENSOR ? "weights" : "saved activations", pi.n_cast);
     for (int d = 0; d < SM_DTYPE_COUNT; d++)
         if (pi.n_stored[d]) sm_buf_printf(b, " %s %d", sm_dtype_name((sm_dtype)d), pi.n_stored[d]);
     sm_buf_printf(b, "; weights %.2f bytes/param, weights+gradients+optimizer %.2f bytes/param\n", pi.bytes_per_param,

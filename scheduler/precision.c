@@ -16,8 +16,8 @@
  * views of persistent storage (a cast copy there would add bytes, not save them). The forward itself
  * runs as under fp32 (its kernels read the f32 originals), so the loss of a step equals the fp32
  * one; the gradients see each saved activation rounded once to the 16-bit type.
- * An inference graph has no backward, so nothing is saved and the pass leaves it unchanged, as it
- * does every graph under fp32 (bitwise today's results).
+ * An inference graph has no backward, so nothing is saved; there the weights are stored in 16 bits
+ * instead (store_weights). Under fp32 the pass changes nothing (bitwise today's results).
  * Casts are appended (ids after the user's and the recompute clones; nothing is renumbered) and
  * named "<source>.<type>" / "<source>.f32". */
 #include <stdio.h>
@@ -186,6 +186,34 @@ static sm_status store_half(sm_plan *p, const bool *fwd, int n_nodes, const int 
     return SM_OK;
 }
 
+/* Inference: no backward, so nothing is saved; the weights are what fills memory. Every parameter
+ * all of whose readers read 16-bit storage (the matmul/linear weights, the embedding table; views of
+ * them) is stored in the policy's type; the rest (norm gains, biases: a few per mille of a GPT's
+ * parameters) stay f32. The runtime converts at its boundary (sm_runtime_set/get/init_params). */
+static sm_status store_weights(sm_plan *p, sm_dtype half)
+{
+    sm_graph *g = p->g;
+    uint64_t n_half = 0, n_all = 0;
+    for (sm_tensor t = 0; t < g->n_t; t++) {
+        sm_tensor_rec *r = &g->t[t];
+        if (r->role != SM_ROLE_PARAM || r->dtype != SM_F32) continue;
+        n_all += (uint64_t)sm_rec_numel(r);
+        bool read = false;
+        for (int k = 0; k < g->n_nodes && !read; k++)
+            for (int i = 0; i < g->nodes[k].n_in; i++) read |= g->nodes[k].in[i] == t;
+        if (!read || !readers_half(g, g->n_nodes, t)) continue;
+        r->dtype = half;
+        for (int k = 0; k < g->n_nodes; k++)
+            if (g->nodes[k].in[0] == t && sm_op_def_get(g->nodes[k].op)->is_view) retype_views(g, g->n_nodes, g->nodes[k].out, half);
+        n_half += (uint64_t)sm_rec_numel(r);
+        p->prec.n_half++;
+    }
+    sm_plan_log(p, SM_PASS_PRECISION, "%s, inference: %d weights stored %s (%.1f%% of the parameters); norm gains, "
+                "biases and activations f32", sm_precision_name(p->opts.precision), p->prec.n_half, sm_dtype_name(half),
+                n_all ? 100.0 * (double)n_half / (double)n_all : 0.0);
+    return SM_OK;
+}
+
 sm_status sm_plan_precision_pass(sm_plan *p)
 {
     memset(&p->prec, 0, sizeof p->prec);
@@ -197,11 +225,7 @@ sm_status sm_plan_precision_pass(sm_plan *p)
         return SM_OK;
     }
     sm_graph *g = p->g;
-    if (g->loss == SM_NO_TENSOR) {
-        sm_plan_log(p, SM_PASS_PRECISION, "%s: no backward, so no activation is saved; every tensor f32",
-                    sm_precision_name(pol));
-        return SM_OK;
-    }
+    if (g->loss == SM_NO_TENSOR) return store_weights(p, half);
     int n_nodes = g->n_nodes, n_t = g->n_t;
     bool *fwd = forward_nodes(g);
     int *pos = malloc(sizeof *pos * ((size_t)n_nodes + 1));

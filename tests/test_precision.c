@@ -5,7 +5,8 @@
  *     through a 16-bit copy (directly or cast back to f32), the copy is made right after its producer;
  *     weights, gradients, optimizer state, the loss and norm statistics stay f32; the casts are the
  *     only nodes added; the plan validates and the activation arena shrinks;
- *   - an inference graph is unchanged by every policy;
+ *   - inference: the weights are stored in 16 bits, the runtime converts at set/get/init_params, and
+ *     the logits are bitwise those of the f32 model with the rounded weights;
  *   - numerics: the step-0 loss within 1e-2 of fp32 (the forward runs as in fp32, so it is in fact
  *     equal), every gradient within a stated tolerance of the fp32 one, results independent of the
  *     thread count, NaN-poison debug runs pass, and a few AdamW steps in bf16 lower the loss;
@@ -19,6 +20,7 @@
 
 #include <xxhash.h>
 
+#include "base/fp16.h"
 #include "graph/graph.h"
 #include "ops/op.h"
 #include "scheduler/plan.h"
@@ -140,8 +142,14 @@ static void check_rules(const sm_graph *u, const sm_plan *p, sm_dtype half)
     int *step = malloc(sizeof *step * (size_t)g->n_nodes);
     for (int s = 0; s < p->n_steps; s++) step[p->order[s]] = s;
     int n_half = 0, n_cast = 0;
-    /* nothing of the user's graph changes type */
-    for (int i = 0; i < u->n_t; i++) cr_assert_eq(g->t[i].dtype, u->t[i].dtype, "'%s' kept its type", u->t[i].name);
+    /* nothing of the user's graph changes type but the backward's views of 16-bit copies */
+    for (int i = 0; i < u->n_t; i++) {
+        const sm_tensor_rec *r = &g->t[i];
+        if (r->dtype == u->t[i].dtype) continue;
+        cr_assert(r->dtype == half && r->node >= 0 && !fwd[r->node] && sm_op_def_get(g->nodes[r->node].op)->is_view &&
+                  g->t[g->nodes[r->node].in[0]].dtype == half, "'%s' changed type and is no view of a 16-bit copy",
+                  r->name);
+    }
     /* everything appended is a cast, to the policy's type (right after the producer of its f32 source)
      * or back to f32 (before its first reader) */
     for (int k = u->n_nodes; k < g->n_nodes; k++) {
@@ -203,7 +211,7 @@ Test(precision, training_rules, .timeout = 120)
             check_rules(m.g, p, half);
             sm_plan_precision_info pi;
             OK(sm_plan_precision(p, &pi));
-            cr_assert_eq(pi.n_stored[half], pi.n_half);
+            cr_assert_geq(pi.n_stored[half], pi.n_half, "the copies, and views of them");
             cr_assert_float_eq(pi.bytes_per_param, 4.0, 1e-12, "master weights stay f32");
             if (!r)
                 cr_assert_lt(p->arena[SM_ARENA_ACT].size, p32->arena[SM_ARENA_ACT].size, "%s: activations %llu vs %llu",
@@ -216,19 +224,99 @@ Test(precision, training_rules, .timeout = 120)
     sm_graph_free(m.g);
 }
 
-/* Inference saves nothing for a backward: every policy gives today's plan. */
-Test(precision, inference_unchanged)
+/* Inference: the matmul/linear weights and the embedding tables are stored in 16 bits (about 2 bytes
+ * per parameter), the norm gains and biases stay f32; activations are untouched; no cast is
+ * inserted (every reader of those weights reads 16 bits). */
+Test(precision, inference_weights)
 {
     model m = gpt_model(2, 32, 2, 64, 16, 2, false);
     sm_plan *p32 = plan_with(m.g, SM_PRECISION_FP32, "none", 2);
     for (int j = 1; j < SM_PRECISION_COUNT; j++) {
+        sm_dtype half = sm_precision_dtype((sm_precision)j);
         sm_plan *p = plan_with(m.g, (sm_precision)j, "none", 2);
-        cr_assert_eq(p->lowered_hash, p32->lowered_hash);
         cr_assert_eq(p->prec.n_cast, 0);
+        cr_assert_eq(p->g->n_t, m.g->n_t, "nothing appended");
+        for (int i = 0; i < m.g->n_t; i++) {
+            const sm_tensor_rec *u = &m.g->t[i], *r = &p->g->t[i];
+            if (u->role != SM_ROLE_PARAM) {
+                cr_assert_eq(r->dtype, u->dtype, "'%s' is not a weight: its type is kept", u->name);
+                continue;
+            }
+            bool matrix = u->ndim == 2;   /* wte, wpe and the matmul weights; gains and biases are 1-D */
+            if (!strcmp(u->name, "wpe")) continue;   /* read through a slice: stays f32 if the slice copies */
+            cr_assert_eq(r->dtype, matrix ? half : SM_F32, "weight '%s' %s", u->name, sm_dtype_name(r->dtype));
+        }
+        sm_plan_precision_info pi;
+        OK(sm_plan_precision(p, &pi));
+        cr_assert(pi.bytes_per_param > 2.0 && pi.bytes_per_param < 2.2, "%f bytes/param", pi.bytes_per_param);
+        cr_assert_lt(p->arena[SM_ARENA_PARAMS].size, p32->arena[SM_ARENA_PARAMS].size * 55 / 100);
         cr_assert_eq(p->arena[SM_ARENA_ACT].size, p32->arena[SM_ARENA_ACT].size);
         sm_plan_free(p);
     }
     sm_plan_free(p32);
+    sm_graph_free(m.g);
+}
+
+/* The runtime converts at its boundary: init_params rounds the f32 initial values, set/get speak
+ * f32, data refuses a converted weight; and the logits of 16-bit weights are those of the f32 model
+ * with rounded weights: bitwise, since every kernel widens exactly what the f32 path would read. */
+Test(precision, inference_runtime, .timeout = 120)
+{
+    model m = gpt_model(2, 32, 2, 64, 16, 2, false);
+    sm_tensor logits;
+    OK(sm_graph_find(m.g, "logits", &logits));
+    int64_t n_tok = sm_tensor_numel(m.g, m.tokens), n_log = sm_tensor_numel(m.g, logits);
+    int32_t *ids = malloc(sizeof *ids * (size_t)n_tok);
+    for (int64_t i = 0; i < n_tok; i++) ids[i] = (int32_t)((i * 7 + 3) % m.vocab);
+    float *ref = malloc(sizeof *ref * (size_t)n_log), *y = malloc(sizeof *y * (size_t)n_log);
+    for (int j = 1; j < SM_PRECISION_COUNT; j++) {
+        sm_dtype half = sm_precision_dtype((sm_precision)j);
+        sm_plan *p = plan_with(m.g, (sm_precision)j, "none", 2), *q = plan_with(m.g, SM_PRECISION_FP32, "none", 2);
+        sm_runtime *rt, *r32;
+        OK(sm_runtime_create(m.g, p, &rt));
+        OK(sm_runtime_create(m.g, q, &r32));
+        OK(sm_runtime_init_params(rt, 7));
+        OK(sm_runtime_init_params(r32, 7));
+        /* the f32 model gets the rounded weights (through get: f32 out of 16-bit storage) */
+        for (int i = 0; i < m.g->n_t; i++) {
+            if (m.g->t[i].role != SM_ROLE_PARAM) continue;
+            size_t bytes = sm_rec_bytes(&m.g->t[i]);
+            float *w = malloc(bytes), *w32 = malloc(bytes);
+            OK(sm_runtime_get(rt, i, w, bytes));
+            OK(sm_runtime_get(r32, i, w32, bytes));
+            bool conv = p->g->t[i].dtype != SM_F32;
+            for (size_t e = 0; e < bytes / 4; e++) {
+                float want = !conv ? w32[e] : half == SM_BF16 ? sm_bf16_to_f32(sm_f32_to_bf16(w32[e]))
+                                                              : sm_f16_to_f32(sm_f32_to_f16(w32[e]));
+                cr_assert(!memcmp(&w[e], &want, 4), "'%s'[%zu]: init gives %g, the rounded f32 init %g",
+                          m.g->t[i].name, e, (double)w[e], (double)want);
+            }
+            OK(sm_runtime_set(r32, i, w, bytes));
+            void *data;
+            if (conv) {
+                cr_assert_eq(sm_runtime_data(rt, i, &data), SM_ERR_UNSUPPORTED);
+                cr_assert(strstr(sm_last_error(), m.g->t[i].name) && strstr(sm_last_error(), "sm_runtime_set"), "%s",
+                          sm_last_error());
+                /* set then get round-trips the rounded values */
+                OK(sm_runtime_set(rt, i, w, bytes));
+                OK(sm_runtime_get(rt, i, w32, bytes));
+                cr_assert(!memcmp(w, w32, bytes));
+                cr_assert_eq(sm_runtime_set(rt, i, w, bytes / 2), SM_ERR_INVALID_ARG, "the caller gives f32 bytes");
+            }
+            free(w), free(w32);
+        }
+        OK(sm_runtime_set(rt, m.tokens, ids, sizeof *ids * (size_t)n_tok));
+        OK(sm_runtime_set(r32, m.tokens, ids, sizeof *ids * (size_t)n_tok));
+        OK(sm_runtime_run(rt));
+        OK(sm_runtime_run(r32));
+        OK(sm_runtime_get(rt, logits, y, sizeof *y * (size_t)n_log));
+        OK(sm_runtime_get(r32, logits, ref, sizeof *ref * (size_t)n_log));
+        cr_assert(!memcmp(y, ref, sizeof *y * (size_t)n_log), "%s weights: logits differ from the f32 model's with "
+                  "the same rounded weights", sm_dtype_name(half));
+        sm_runtime_free(rt), sm_runtime_free(r32);
+        sm_plan_free(p), sm_plan_free(q);
+    }
+    free(ids), free(ref), free(y);
     sm_graph_free(m.g);
 }
 
