@@ -411,6 +411,8 @@ Test(precision, step0_loss_and_gradients, .timeout = 300)
         result r = run_step(&m, pols[j], "none", 2, false);
         cr_assert(fabsf(r.loss - ref.loss) <= 1e-2f, "%s: step-0 loss %.6f vs fp32 %.6f", sm_precision_name(pols[j]),
                   (double)r.loss, (double)ref.loss);
+        cr_assert(!memcmp(&r.loss, &ref.loss, sizeof r.loss), "%s: the forward reads the f32 originals, so the loss "
+                  "is bitwise fp32's", sm_precision_name(pols[j]));
         double e = rel_err(&r, &ref);
         cr_assert(e <= tol[j] && e > 0, "%s: gradients' relative error %.3g (tolerance %.3g; 0 would mean nothing "
                   "was stored in 16 bits)", sm_precision_name(pols[j]), e, tol[j]);

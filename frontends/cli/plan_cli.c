@@ -22,7 +22,8 @@ const char *sm_plan_cli_help(void)
            "                     cheap ops), budget:BYTES (least extra FLOPs that fits), auto (= the\n"
            "                     --budget, else the machine's auto budget)\n"
            "  --precision P      fp32 (default), bf16 or fp16: the storage type of the activations a\n"
-           "                     training step saves for its backward (docs/mixed-precision.md)\n";
+           "                     training step saves for its backward; of the weights for inference\n"
+           "                     (docs/mixed-precision.md)\n";
 }
 
 const char *sm_plan_cli_json_name(const char *name)
