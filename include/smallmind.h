@@ -351,7 +351,7 @@ const char *sm_recompute_str(const sm_recompute_policy *r, char *buf, size_t cap
 /* Precision: the storage type the precision pass gives the tensors that may be half precision
  * (docs/mixed-precision.md). Training: the activations saved for the backward are stored in the
  * 16-bit type; master weights, optimizer state, gradients, the loss and every statistic or
- * reduction (norm statistics, sums) stay f32. Inference (a graph without a loss): the weights that
+ * reduction (norm statistics, sums) stay f32. Inference (a graph without gradients): the weights that
  * only 16-bit-reading kernels use (matmul/linear weights, embedding tables) are stored in the 16-bit
  * type; the runtime converts at its boundary: sm_runtime_set/get take and give f32 for them,
  * sm_runtime_init_params rounds, and sm_runtime_data refuses them (SM_ERR_UNSUPPORTED). Kernels
@@ -442,6 +442,9 @@ sm_status sm_runtime_get(const sm_runtime *rt, sm_tensor t, void *dst, size_t by
 /* Direct pointer to a tensor's storage (valid until the runtime is freed; contents of activations
  * are only meaningful while they are live). */
 sm_status sm_runtime_data(sm_runtime *rt, sm_tensor t, void **ptr);
+/* The type the plan stores t in: its graph dtype, or the 16-bit type a precision policy gave a
+ * weight (then sm_runtime_set/get convert from/to f32 and sm_runtime_data refuses it). */
+sm_status sm_runtime_storage(const sm_runtime *rt, sm_tensor t, sm_dtype *out);
 /* Runs every node of the plan once, in plan order, in one OpenMP parallel region. */
 sm_status sm_runtime_run(sm_runtime *rt);
 /* The graph the runtime runs. */

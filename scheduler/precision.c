@@ -16,8 +16,8 @@
  * views of persistent storage (a cast copy there would add bytes, not save them). The forward itself
  * runs as under fp32 (its kernels read the f32 originals), so the loss of a step equals the fp32
  * one; the gradients see each saved activation rounded once to the 16-bit type.
- * An inference graph has no backward, so nothing is saved; there the weights are stored in 16 bits
- * instead (store_weights). Under fp32 the pass changes nothing (bitwise today's results).
+ * An inference graph (no gradients: generation, evaluation with a loss) has no backward, so nothing is
+ * saved; there the weights are stored in 16 bits instead (store_weights). Under fp32 the pass changes nothing (bitwise today's results).
  * Casts are appended (ids after the user's and the recompute clones; nothing is renumbered) and
  * named "<source>.<type>" / "<source>.f32". */
 #include <stdio.h>
@@ -225,7 +225,9 @@ sm_status sm_plan_precision_pass(sm_plan *p)
         return SM_OK;
     }
     sm_graph *g = p->g;
-    if (g->loss == SM_NO_TENSOR) return store_weights(p, half);
+    bool backward = false;   /* a training graph: it has gradients */
+    for (int i = 0; i < g->n_t && !backward; i++) backward = g->t[i].role == SM_ROLE_GRAD;
+    if (!backward || g->loss == SM_NO_TENSOR) return store_weights(p, half);
     int n_nodes = g->n_nodes, n_t = g->n_t;
     bool *fwd = forward_nodes(g);
     int *pos = malloc(sizeof *pos * ((size_t)n_nodes + 1));

@@ -186,6 +186,13 @@ sm_status sm_runtime_data(sm_runtime *rt, sm_tensor t, void **ptr)
     return SM_OK;
 }
 
+sm_status sm_runtime_storage(const sm_runtime *rt, sm_tensor t, sm_dtype *out)
+{
+    if (!rt || !sm_graph_valid(rt->g, t) || !out) return sm_error(SM_ERR_INVALID_ARG, "storage: bad argument");
+    *out = rt->g->t[t].dtype;
+    return SM_OK;
+}
+
 sm_status sm_runtime_init_params(sm_runtime *rt, uint64_t seed)
 {
     if (!rt) return sm_error(SM_ERR_INVALID_ARG, "init_params: NULL runtime");
