@@ -107,63 +107,100 @@ static sm_status splice(sm_plan *p, int n_nodes, const int *after, const int *be
     return SM_OK;
 }
 
+/* Who reads each tensor (node and input slot), over the nodes the pass starts with: built once, so
+ * the questions below cost the readers of a tensor, not a sweep of the graph. An entry is checked
+ * against the node before use (the pass rewires the reads of the tensors it casts). */
+typedef struct readers {
+    int n_t;
+    int *start;           /* entries of tensor t: start[t] .. start[t+1] */
+    int *node, *slot;
+} readers;
+
+static void readers_free(readers *r) { free(r->start), free(r->node), free(r->slot); }
+
+static sm_status readers_build(const sm_graph *g, int n_nodes, readers *r)
+{
+    int n_t = g->n_t, n_e = 0;
+    for (int k = 0; k < n_nodes; k++) n_e += g->nodes[k].n_in;
+    r->n_t = n_t;
+    r->start = calloc((size_t)n_t + 2, sizeof *r->start);
+    r->node = malloc(sizeof *r->node * ((size_t)n_e + 1));
+    r->slot = malloc(sizeof *r->slot * ((size_t)n_e + 1));
+    int *fill = calloc((size_t)n_t + 1, sizeof *fill);
+    if (!r->start || !r->node || !r->slot || !fill) {
+        free(fill);
+        readers_free(r);
+        return sm_error(SM_ERR_NOMEM, "precision: out of memory");
+    }
+    for (int k = 0; k < n_nodes; k++)
+        for (int i = 0; i < g->nodes[k].n_in; i++) r->start[g->nodes[k].in[i] + 1]++;
+    for (int t = 0; t < n_t; t++) r->start[t + 1] += r->start[t];
+    for (int k = 0; k < n_nodes; k++)
+        for (int i = 0; i < g->nodes[k].n_in; i++) {
+            int t = g->nodes[k].in[i], e = r->start[t] + fill[t]++;
+            r->node[e] = k, r->slot[e] = i;
+        }
+    free(fill);
+    return SM_OK;
+}
+
+#define FOR_READERS(R, g, t, k, i)                                                                 \
+    for (int e_ = (t) < (R)->n_t ? (R)->start[t] : 0, end_ = (t) < (R)->n_t ? (R)->start[(t) + 1] : 0, k, i; \
+         e_ < end_ && (k = (R)->node[e_], i = (R)->slot[e_], 1); e_++)                             \
+        if ((g)->nodes[k].in[i] == (t))
+
 /* Is u an activation worth storing in 16 bits: f32, made by a forward node whose op may give it
  * 16-bit storage, not persistent (nor a view of persistent storage), read by the backward? */
-static bool is_saved(const sm_graph *g, const bool *fwd, int n_nodes, sm_tensor u)
+static bool is_saved(const sm_graph *g, const readers *R, const bool *fwd, int n_nodes, sm_tensor u)
 {
     const sm_tensor_rec *r = &g->t[u];
     if (r->dtype != SM_F32 || r->node < 0 || r->node >= n_nodes || !fwd[r->node] || is_held(r) ||
         is_held(&g->t[storage_root(g, u)]) || sm_op_def_get(g->nodes[r->node].op)->keeps_f32)
         return false;
-    for (int k = 0; k < n_nodes; k++)
-        if (!fwd[k])
-            for (int i = 0; i < g->nodes[k].n_in; i++)
-                if (g->nodes[k].in[i] == u) return true;
+    FOR_READERS(R, g, u, k, i) {
+        (void)i;
+        if (!fwd[k]) return true;
+    }
     return false;
 }
 
-static bool readers_half(const sm_graph *g, int n_nodes, sm_tensor t);
+static bool readers_half(const sm_graph *g, const readers *R, sm_tensor t);
 
 /* Can slot i of node k read 16-bit storage: its op reads it (half_inputs), or the op is a view (a
  * view has its input's type: reshape, rows) whose output only such slots read. */
-static bool slot_half(const sm_graph *g, int n_nodes, int k, int i)
+static bool slot_half(const sm_graph *g, const readers *R, int k, int i)
 {
     const sm_node *n = &g->nodes[k];
     const sm_op_def *d = sm_op_def_get(n->op);
     if (d->half_inputs & (1u << i)) return true;
-    return d->is_view && i == 0 && !is_held(&g->t[n->out]) && readers_half(g, n_nodes, n->out);
+    return d->is_view && i == 0 && !is_held(&g->t[n->out]) && readers_half(g, R, n->out);
 }
 
-static bool readers_half(const sm_graph *g, int n_nodes, sm_tensor t)
+static bool readers_half(const sm_graph *g, const readers *R, sm_tensor t)
 {
-    for (int k = 0; k < n_nodes; k++)
-        for (int i = 0; i < g->nodes[k].n_in; i++)
-            if (g->nodes[k].in[i] == t && !slot_half(g, n_nodes, k, i)) return false;
+    FOR_READERS(R, g, t, k, i)
+        if (!slot_half(g, R, k, i)) return false;
     return true;
 }
 
 /* A view that now reads 16-bit storage has that type too, as have the views of it. */
-static void retype_views(sm_graph *g, int n_nodes, sm_tensor t, sm_dtype half)
+static void retype_views(sm_graph *g, const readers *R, sm_tensor t, sm_dtype half)
 {
     g->t[t].dtype = half;
-    for (int k = 0; k < n_nodes; k++)
-        if (g->nodes[k].in[0] == t && sm_op_def_get(g->nodes[k].op)->is_view) retype_views(g, n_nodes, g->nodes[k].out, half);
+    FOR_READERS(R, g, t, k, i)
+        if (i == 0 && sm_op_def_get(g->nodes[k].op)->is_view) retype_views(g, R, g->nodes[k].out, half);
 }
 
 /* Casts one saved tensor u: u.<half> after its producer, the backward's reads redirected; the cast
  * back to f32 (if any reader needs one) before the first reader in the order (pos: node -> step). */
-static sm_status store_half(sm_plan *p, const bool *fwd, int n_nodes, const int *pos, sm_tensor u, sm_dtype half,
-                            int *after, int *before)
+static sm_status store_half(sm_plan *p, const readers *R, const bool *fwd, int n_nodes, const int *pos, sm_tensor u,
+                            sm_dtype half, int *after, int *before)
 {
     sm_graph *g = p->g;
     sm_tensor h, back = SM_NO_TENSOR;
     int producer = g->t[u].node, first = -1;
-    for (int k = 0; k < n_nodes; k++) {
-        if (fwd[k]) continue;
-        const sm_node *n = &g->nodes[k];
-        for (int i = 0; i < n->n_in; i++)
-            if (n->in[i] == u && !slot_half(g, n_nodes, k, i) && (first < 0 || pos[k] < pos[first])) first = k;
-    }
+    FOR_READERS(R, g, u, k, i)
+        if (!fwd[k] && !slot_half(g, R, k, i) && (first < 0 || pos[k] < pos[first])) first = k;
     sm_status s = add_cast(g, u, half, sm_dtype_name(half), &h);
     if (s) return s;
     after[g->t[h].node - n_nodes] = producer, before[g->t[h].node - n_nodes] = -1;
@@ -171,15 +208,11 @@ static sm_status store_half(sm_plan *p, const bool *fwd, int n_nodes, const int 
         if ((s = add_cast(g, h, SM_F32, "f32", &back))) return s;
         before[g->t[back].node - n_nodes] = first, after[g->t[back].node - n_nodes] = -1;
     }
-    for (int k = 0; k < n_nodes; k++) {
+    FOR_READERS(R, g, u, k, i) {
         if (fwd[k]) continue;
-        sm_node *n = &g->nodes[k];
-        for (int i = 0; i < n->n_in; i++) {
-            if (n->in[i] != u) continue;
-            bool half_ok = slot_half(g, n_nodes, k, i);
-            n->in[i] = half_ok ? h : back;
-            if (half_ok && !(sm_op_def_get(n->op)->half_inputs & (1u << i))) retype_views(g, n_nodes, n->out, half);
-        }
+        bool half_ok = slot_half(g, R, k, i);
+        g->nodes[k].in[i] = half_ok ? h : back;
+        if (half_ok && !(sm_op_def_get(g->nodes[k].op)->half_inputs & (1u << i))) retype_views(g, R, g->nodes[k].out, half);
     }
     p->prec.n_cast += 1 + (back != SM_NO_TENSOR);
     p->prec.n_half++;
@@ -193,21 +226,20 @@ static sm_status store_half(sm_plan *p, const bool *fwd, int n_nodes, const int 
 static sm_status store_weights(sm_plan *p, sm_dtype half)
 {
     sm_graph *g = p->g;
+    readers R;
+    sm_status s = readers_build(g, g->n_nodes, &R);
+    if (s) return s;
     uint64_t n_half = 0, n_all = 0;
     for (sm_tensor t = 0; t < g->n_t; t++) {
         sm_tensor_rec *r = &g->t[t];
         if (r->role != SM_ROLE_PARAM || r->dtype != SM_F32) continue;
         n_all += (uint64_t)sm_rec_numel(r);
-        bool read = false;
-        for (int k = 0; k < g->n_nodes && !read; k++)
-            for (int i = 0; i < g->nodes[k].n_in; i++) read |= g->nodes[k].in[i] == t;
-        if (!read || !readers_half(g, g->n_nodes, t)) continue;
-        r->dtype = half;
-        for (int k = 0; k < g->n_nodes; k++)
-            if (g->nodes[k].in[0] == t && sm_op_def_get(g->nodes[k].op)->is_view) retype_views(g, g->n_nodes, g->nodes[k].out, half);
+        if (R.start[t] == R.start[t + 1] || !readers_half(g, &R, t)) continue;   /* unread, or a reader needs f32 */
+        retype_views(g, &R, t, half);
         n_half += (uint64_t)sm_rec_numel(r);
         p->prec.n_half++;
     }
+    readers_free(&R);
     sm_plan_log(p, SM_PASS_PRECISION, "%s, inference: %d weights stored %s (%.1f%% of the parameters); norm gains, "
                 "biases and activations f32", sm_precision_name(p->opts.precision), p->prec.n_half, sm_dtype_name(half),
                 n_all ? 100.0 * (double)n_half / (double)n_all : 0.0);
@@ -229,17 +261,20 @@ sm_status sm_plan_precision_pass(sm_plan *p)
     for (int i = 0; i < g->n_t && !backward; i++) backward = g->t[i].role == SM_ROLE_GRAD;
     if (!backward || g->loss == SM_NO_TENSOR) return store_weights(p, half);
     int n_nodes = g->n_nodes, n_t = g->n_t;
+    readers R;
+    sm_status s = readers_build(g, n_nodes, &R);
+    if (s) return s;
     bool *fwd = forward_nodes(g);
     int *pos = malloc(sizeof *pos * ((size_t)n_nodes + 1));
     /* at most two casts per tensor */
     int *after = malloc(sizeof *after * (2 * (size_t)n_t + 1)), *before = malloc(sizeof *before * (2 * (size_t)n_t + 1));
-    sm_status s = fwd && pos && after && before ? SM_OK : sm_error(SM_ERR_NOMEM, "precision: out of memory");
+    s = fwd && pos && after && before ? SM_OK : sm_error(SM_ERR_NOMEM, "precision: out of memory");
     for (int i = 0; !s && i < p->n_steps; i++) pos[p->order[i]] = i;
     uint64_t bytes = 0;
     for (sm_tensor u = 0; !s && u < n_t; u++) {
-        if (!is_saved(g, fwd, n_nodes, u)) continue;
+        if (!is_saved(g, &R, fwd, n_nodes, u)) continue;
         bytes += sm_rec_bytes(&g->t[u]);
-        s = store_half(p, fwd, n_nodes, pos, u, half, after, before);
+        s = store_half(p, &R, fwd, n_nodes, pos, u, half, after, before);
     }
     if (!s) s = splice(p, n_nodes, after, before);
     if (!s && p->prec.n_cast) p->prec.first_node = n_nodes;
@@ -251,6 +286,7 @@ sm_status sm_plan_precision_pass(sm_plan *p)
         p->src = src;
     }
     free(fwd), free(pos), free(after), free(before);
+    readers_free(&R);
     if (!s)
         sm_plan_log(p, SM_PASS_PRECISION, "%s: %d saved activations stored %s (%.1f MiB as f32 -> %.1f MiB), %d casts "
                     "inserted; weights, gradients, optimizer state and statistics f32", sm_precision_name(pol),
