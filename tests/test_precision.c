@@ -511,3 +511,28 @@ Test(precision, plan_file)
     sm_plan_free(p);
     sm_graph_free(m.g);
 }
+
+/* The GPT-2 124M shape (the llm.c import's: L=12, C=768, H=12, V=50257) at T=8: the pass leaves every
+ * forward node reading exactly the tensors it read (all f32), so the step-0 loss is bitwise fp32's for
+ * any weights, imported ones included (a real run of this shape is test_recompute's). */
+Test(precision, gpt2_shape_forward_untouched, .timeout = 120)
+{
+    model m = gpt_model(12, 768, 12, 50257, 8, 1, true);
+    bool *fwd = forward_of(m.g, m.g->n_nodes);
+    for (int j = 1; j < SM_PRECISION_COUNT; j++) {
+        sm_plan *p = plan_with(m.g, (sm_precision)j, "none", 2);
+        cr_assert_gt(p->prec.n_half, 0);
+        for (int k = 0; k < m.g->n_nodes; k++) {
+            if (!fwd[k]) continue;
+            const sm_node *a = &m.g->nodes[k], *b = &p->g->nodes[k];
+            cr_assert(!memcmp(a->in, b->in, sizeof a->in), "forward node '%s' reads other tensors",
+                      m.g->t[a->out].name);
+            for (int i = 0; i < b->n_in; i++)
+                cr_assert_eq(p->g->t[b->in[i]].dtype, m.g->t[a->in[i]].dtype, "forward node '%s' input %d changed type",
+                             m.g->t[a->out].name, i);
+        }
+        sm_plan_free(p);
+    }
+    free(fwd);
+    sm_graph_free(m.g);
+}
