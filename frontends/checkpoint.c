@@ -245,8 +245,19 @@ sm_status sm_checkpoint_load(sm_runtime *rt, const char *path, unsigned flags, s
                          sm_shape_str(r, sr, sizeof sr), sm_dtype_name(r->dtype));
             break;
         }
+        sm_dtype stored;
+        s = sm_runtime_storage(rt, i, &stored);
+        if (!s && stored != SM_F32) {   /* a 16-bit weight (precision policy): converted once, by set */
+            size_t bytes = sm_rec_bytes(r);
+            float *tmp = malloc(bytes ? bytes : 1);
+            s = tmp ? sm_st_read_f32(f, t, tmp, (size_t)sm_rec_numel(r)) : sm_error(SM_ERR_NOMEM, "%s: out of memory "
+                                                                                  "for '%s'", path, r->name);
+            if (!s) s = sm_runtime_set(rt, i, tmp, bytes);
+            free(tmp);
+            continue;
+        }
         void *dst;
-        s = sm_runtime_data(rt, i, &dst);
+        if (!s) s = sm_runtime_data(rt, i, &dst);
         if (!s) s = sm_st_read_f32(f, t, dst, (size_t)sm_rec_numel(r));
     }
     /* Tensors in the file the model lacks mean the wrong model (or a training checkpoint whose

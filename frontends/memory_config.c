@@ -45,8 +45,8 @@ sm_status sm_memory_config_get(const sm_plan *plan, uint64_t budget, sm_memory_c
     out->context = sm_recommended_context(out->budget);
     sm_windows_default(out->context, &out->window, &out->stride);
     if (plan) return read_plan(plan, out);
-    /* No plan: what sm_plan_options_default gives every plan today (recompute none; the planner
-     * stores every tensor as f32 and puts every arena in RAM). */
+    /* No plan: what sm_plan_options_default gives every plan (recompute none; precision fp32, which
+     * stores every tensor as f32; every arena in RAM). */
     sm_plan_options po;
     sm_plan_options_default(&po);
     out->recompute = po.recompute;
@@ -63,7 +63,8 @@ static void precision_str(const sm_memory_config *c, char *buf, size_t cap)
         if (c->n_stored[d])
             n += (size_t)snprintf(buf + n, cap - n, "%s%s (%d tensors)", n ? ", " : "", sm_dtype_name((sm_dtype)d),
                                   c->n_stored[d]);
-    if (!c->from_plan) snprintf(buf, cap, "f32 (every tensor; there is no half-precision storage pass yet)");
+    if (!c->from_plan) snprintf(buf, cap, "f32 (every tensor under the default policy fp32; --precision bf16 or fp16 "
+                                "stores the activations a training step saves in 16 bits)");
 }
 
 static const char *applied_str(const sm_memory_config *c, char *buf, size_t cap)

@@ -443,16 +443,40 @@ sm_status sm_recompute_parse(const char *text, sm_recompute_policy *out);
 /* The policy as text ("every:3", "budget:8.00 GiB", "auto") into buf; returns buf. */
 const char *sm_recompute_str(const sm_recompute_policy *r, char *buf, size_t cap);
 
+/* Precision: the storage type the precision pass gives the tensors that may be half precision
+ * (docs/mixed-precision.md). Training: the activations saved for the backward are stored in the
+ * 16-bit type; master weights, optimizer state, gradients, the loss and every statistic or
+ * reduction (norm statistics, sums) stay f32. Inference (a graph without gradients): the weights that
+ * only 16-bit-reading kernels use (matmul/linear weights, embedding tables) are stored in the 16-bit
+ * type; the runtime converts at its boundary: sm_runtime_set/get take and give f32 for them,
+ * sm_runtime_init_params rounds, and sm_runtime_data refuses them (SM_ERR_UNSUPPORTED). Kernels
+ * compute in f32; a cast node is inserted where a kernel cannot read the stored type.
+ * SM_PRECISION_FP32 leaves the graph exactly as it is (bitwise today's results). */
+typedef enum sm_precision {
+    SM_PRECISION_FP32 = 0,
+    SM_PRECISION_BF16,
+    SM_PRECISION_FP16,
+    SM_PRECISION_COUNT
+} sm_precision;
+
+/* Parses "fp32" (also "f32"), "bf16" or "fp16" (also "f16"). */
+sm_status sm_precision_parse(const char *text, sm_precision *out);
+/* "fp32", "bf16", "fp16" ("?" for anything else). */
+const char *sm_precision_name(sm_precision p);
+/* The storage type a policy gives half-precision tensors: f32, bf16 or f16. */
+sm_dtype sm_precision_dtype(sm_precision p);
+
 typedef struct sm_plan_options {
     sm_plan_strategy strategy;
     int n_threads;        /* threads the plan sizes per-thread workspace for; 0 = OpenMP's default */
     uint64_t budget;      /* bytes; 0 = no budget */
     sm_recompute_policy recompute;   /* default: none */
+    sm_precision precision;          /* default: fp32 */
 } sm_plan_options;
 
 void sm_plan_options_default(sm_plan_options *o);
 /* Plans g: copies it into a plan-owned lowered graph, then runs the passes in this fixed order —
- * order, recompute, placement, lifetimes, in-place, offsets — each recorded in the plan
+ * order, recompute, precision, placement, lifetimes, in-place, offsets — each recorded in the plan
  * (sm_plan_pass_log). Every tensor id of g stays valid in the lowered graph. */
 sm_status sm_plan_create(const sm_graph *g, const sm_plan_options *opts, sm_plan **out);
 /* The lowered graph the plan runs: g's tensors and nodes (same ids) plus what the passes appended
@@ -476,6 +500,20 @@ typedef struct sm_plan_recompute_info {
     uint64_t act;                /* activation arena of this plan */
 } sm_plan_recompute_info;
 sm_status sm_plan_recompute(const sm_plan *p, sm_plan_recompute_info *out);
+
+/* What the precision pass decided, and the storage it led to. */
+typedef struct sm_plan_precision_info {
+    sm_precision policy;                  /* the options' policy */
+    int n_half;                           /* tensors of the user's graph stored in 16 bits (training: saved
+                                             activations, by a cast copy; inference: weights) */
+    int n_cast;                           /* cast nodes the pass inserted (to 16 bits and back) */
+    int n_stored[SM_DTYPE_COUNT];         /* tensors of the lowered graph stored in each type */
+    uint64_t n_params;                    /* parameter elements */
+    uint64_t param_bytes;                 /* bytes of the parameters' storage (unaligned sum) */
+    double bytes_per_param;               /* param_bytes / n_params (0 without parameters) */
+    double state_bytes_per_param;         /* (weights + gradients + optimizer arenas) / n_params */
+} sm_plan_precision_info;
+sm_status sm_plan_precision(const sm_plan *p, sm_plan_precision_info *out);
 /* The source tensor that t recomputes, or SM_NO_TENSOR if t is not a recompute clone. */
 sm_tensor sm_plan_recomputes(const sm_plan *p, sm_tensor t);
 void sm_plan_free(sm_plan *p);
@@ -499,6 +537,9 @@ sm_status sm_runtime_get(const sm_runtime *rt, sm_tensor t, void *dst, size_t by
 /* Direct pointer to a tensor's storage (valid until the runtime is freed; contents of activations
  * are only meaningful while they are live). */
 sm_status sm_runtime_data(sm_runtime *rt, sm_tensor t, void **ptr);
+/* The type the plan stores t in: its graph dtype, or the 16-bit type a precision policy gave a
+ * weight (then sm_runtime_set/get convert from/to f32 and sm_runtime_data refuses it). */
+sm_status sm_runtime_storage(const sm_runtime *rt, sm_tensor t, sm_dtype *out);
 /* Runs every node of the plan once, in plan order, in one OpenMP parallel region. */
 sm_status sm_runtime_run(sm_runtime *rt);
 /* The graph the runtime runs. */

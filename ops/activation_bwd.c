@@ -41,32 +41,37 @@ static double silu_grad_ref(double x)
     return s * (1.0 + x * (1.0 - s));
 }
 
-/* x, gy, dx: [N]; chunks of CHUNK elements split across threads. */
+/* x, gy, dx: [N]; chunks of CHUNK elements split across threads. x may be stored f16 or bf16 (a
+ * saved activation: precision.c); each chunk of it is widened into a buffer first. */
 #define ACT_BWD(fwd, ref, grad, grad_ref)                                                      \
     static void fwd(const sm_kernel_args *k)                                                   \
     {                                                                                          \
-        const float *x = k->x[0], *gy = k->x[1];                                               \
-        float *dx = k->y;                                                                      \
+        const float *gy = k->x[1];                                                             \
+        float *dx = k->y, xb[CHUNK];                                                           \
         int64_t n = sm_rec_numel(k->out), chunks = (n + CHUNK - 1) / CHUNK;                    \
         _Pragma("omp for schedule(static)")                                                    \
         for (int64_t c = 0; c < chunks; c++) {                                                 \
-            int64_t end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;                           \
-            for (int64_t i = c * CHUNK; i < end; i++) dx[i] = gy[i] * grad(x[i]);              \
+            int64_t i0 = c * CHUNK, end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;           \
+            sm_load_f32(k->x[0], k->in[0]->dtype, i0, end - i0, xb);                           \
+            for (int64_t i = i0; i < end; i++) dx[i] = gy[i] * grad(xb[i - i0]);               \
         }                                                                                      \
     }                                                                                          \
     static void ref(const sm_kernel_args *k)                                                   \
     {                                                                                          \
-        const float *x = k->x[0], *gy = k->x[1];                                               \
-        for (int64_t i = 0; i < sm_rec_numel(k->out); i++)                                     \
-            ((float *)k->y)[i] = (float)((double)gy[i] * grad_ref(x[i]));                      \
+        const float *gy = k->x[1];                                                             \
+        for (int64_t i = 0; i < sm_rec_numel(k->out); i++) {                                   \
+            float x;                                                                           \
+            sm_load_f32(k->x[0], k->in[0]->dtype, i, 1, &x);                                   \
+            ((float *)k->y)[i] = (float)((double)gy[i] * grad_ref(x));                         \
+        }                                                                                      \
     }
 ACT_BWD(gelu_bwd_forward, gelu_bwd_reference, gelu_grad, gelu_grad_ref)
 ACT_BWD(silu_bwd_forward, silu_bwd_reference, silu_grad, silu_grad_ref)
 
-/* (x, gy): both f32 of one shape */
+/* (x, gy): one shape; gy f32, x f32, f16 or bf16 */
 static sm_status shape_act_bwd(const sm_graph *g, const sm_node *n, sm_tensor_rec *out)
 {
-    sm_status s = sm_shape_check_f32(g, n, out, 0);
+    sm_status s = sm_shape_check_float(g, n, out, 0);
     if (!s) s = sm_shape_check_f32(g, n, out, 1);
     if (s) return s;
     if (sm_rec_numel(&g->t[n->in[0]]) != sm_rec_numel(&g->t[n->in[1]])) {
@@ -75,19 +80,21 @@ static sm_status shape_act_bwd(const sm_graph *g, const sm_node *n, sm_tensor_re
                         sm_op_name(n->op), g->t[n->in[0]].name, sm_shape_str(&g->t[n->in[0]], a, sizeof a),
                         g->t[n->in[1]].name, sm_shape_str(&g->t[n->in[1]], b, sizeof b));
     }
-    return sm_shape_same_as_in0(g, n, out);
+    sm_shape_same_as_in0(g, n, out);
+    out->dtype = SM_F32;
+    return SM_OK;
 }
 
 static double flops_gelu_bwd(const sm_graph *g, const sm_node *n) { return sm_flops_per_out_elem(g, n, 20); }
 static double flops_silu_bwd(const sm_graph *g, const sm_node *n) { return sm_flops_per_out_elem(g, n, 16); }
 
 const sm_op_def sm_op_gelu_bwd = {
-    .name = "gelu_bwd", .min_in = 2, .max_in = 2, .shape = shape_act_bwd, .flops = flops_gelu_bwd,
+    .name = "gelu_bwd", .min_in = 2, .max_in = 2, .shape = shape_act_bwd, .flops = flops_gelu_bwd, .half_inputs = 1u,
     .forward = gelu_bwd_forward, .reference = gelu_bwd_reference,
 };
 
 const sm_op_def sm_op_silu_bwd = {
-    .name = "silu_bwd", .min_in = 2, .max_in = 2, .shape = shape_act_bwd, .flops = flops_silu_bwd,
+    .name = "silu_bwd", .min_in = 2, .max_in = 2, .shape = shape_act_bwd, .flops = flops_silu_bwd, .half_inputs = 1u,
     .forward = silu_bwd_forward, .reference = silu_bwd_reference,
 };
 

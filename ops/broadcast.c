@@ -101,7 +101,7 @@ static void sum_to_reference(const sm_kernel_args *k)
 static double flops_sum_to(const sm_graph *g, const sm_node *n) { return (double)sm_rec_numel(&g->t[n->in[0]]); }
 
 const sm_op_def sm_op_sum_to = {
-    .name = "sum_to", .min_in = 1, .max_in = 1, .iattr = {"ndim"}, .iattr_default = {1},
+    .name = "sum_to", .keeps_f32 = true, .min_in = 1, .max_in = 1, .iattr = {"ndim"}, .iattr_default = {1},
     .shape = shape_sum_to, .flops = flops_sum_to, .forward = sum_to_forward,
     .reference = sum_to_reference,
 };

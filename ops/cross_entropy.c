@@ -116,7 +116,7 @@ static double flops_cross_entropy(const sm_graph *g, const sm_node *n)
 }
 
 const sm_op_def sm_op_cross_entropy = {
-    .name = "cross_entropy", .min_in = 2, .max_in = 2, .shape = shape_cross_entropy,
+    .name = "cross_entropy", .keeps_f32 = true, .min_in = 2, .max_in = 2, .shape = shape_cross_entropy,
     .flops = flops_cross_entropy, .workspace = work_cross_entropy,
     .forward = cross_entropy_forward, .reference = cross_entropy_reference,
     .backward = sm_backward_cross_entropy,

@@ -12,7 +12,7 @@ static sm_status shape_embedding(const sm_graph *g, const sm_node *n, sm_tensor_
     if (ids->dtype != SM_I32)
         return sm_error(SM_ERR_SHAPE, "node '%s': embedding ids '%s' must be i32, not %s", out->name, ids->name,
                         sm_dtype_name(ids->dtype));
-    sm_status s = sm_shape_check_f32(g, n, out, 1);
+    sm_status s = sm_shape_check_float(g, n, out, 1);
     if (s) return s;
     if (tab->ndim != 2) {
         char st[64];
@@ -29,14 +29,14 @@ static sm_status shape_embedding(const sm_graph *g, const sm_node *n, sm_tensor_
     return SM_OK;
 }
 
+/* The table may be stored f16 or bf16 (inference weights: precision.c); its row is widened. */
 static void embed_row(const sm_kernel_args *k, int64_t r)
 {
     const int32_t *ids = k->x[0];
-    const float *tab = k->x[1];
     int64_t V = k->in[1]->ne[0], C = k->in[1]->ne[1];
     float *y = (float *)k->y + r * C;
     int32_t id = ids[r];
-    if (id >= 0 && id < V) memcpy(y, tab + (int64_t)id * C, (size_t)C * sizeof *y);
+    if (id >= 0 && id < V) sm_load_f32(k->x[1], k->in[1]->dtype, (int64_t)id * C, C, y);
     else memset(y, 0, (size_t)C * sizeof *y);
 }
 
@@ -50,14 +50,17 @@ static void embedding_forward(const sm_kernel_args *k)
 static void embedding_reference(const sm_kernel_args *k)
 {
     const int32_t *ids = k->x[0];
-    const float *tab = k->x[1];
     int64_t V = k->in[1]->ne[0], C = k->in[1]->ne[1];
     float *y = k->y;
     for (int64_t r = 0; r < sm_rec_numel(k->in[0]); r++)
-        for (int64_t c = 0; c < C; c++) y[r * C + c] = ids[r] >= 0 && ids[r] < V ? tab[ids[r] * C + c] : 0.0f;
+        for (int64_t c = 0; c < C; c++) {
+            float v = 0.0f;
+            if (ids[r] >= 0 && ids[r] < V) sm_load_f32(k->x[1], k->in[1]->dtype, (int64_t)ids[r] * C + c, 1, &v);
+            y[r * C + c] = v;
+        }
 }
 
 const sm_op_def sm_op_embedding = {
-    .name = "embedding", .min_in = 2, .max_in = 2, .shape = shape_embedding,
+    .name = "embedding", .min_in = 2, .max_in = 2, .shape = shape_embedding, .half_inputs = 2u,
     .forward = embedding_forward, .reference = embedding_reference, .backward = sm_backward_embedding,
 };

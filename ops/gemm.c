@@ -25,6 +25,8 @@
 
 #include "gemm_impl.h"
 
+#include "../base/fp16.h"
+
 #ifndef SM_GEMM_KC
 #define SM_GEMM_KC 384          /* max depth of a K block */
 #endif
@@ -74,8 +76,27 @@ static void tile(int mr, int nr, int64_t kc, const float *ap, const float *bp, f
             C[i * ldc + j] = add ? C[i * ldc + j] + t[i * SM_GEMM_NR + j] : t[i * SM_GEMM_NR + j];
 }
 
+/* Packing by storage type: f32 as is, f16/bf16 widened while packing (gemm_pack_half.c). */
+static void pack_a(int type, int trans_a, const void *A, int64_t lda, int64_t i0, int64_t m, int64_t p0, int64_t kc,
+                   float *ap) {
+    if (type == SM_F32) sm_gemm_pack_a(trans_a, A, lda, i0, m, p0, kc, ap);
+    else sm_gemm_pack_a_half(type, trans_a, A, lda, i0, m, p0, kc, ap);
+}
+
+static void pack_b(int type, int trans_b, const void *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t n,
+                   float *bp) {
+    if (type == SM_F32) sm_gemm_pack_b(trans_b, B, ldb, p0, kc, j0, n, bp);
+    else sm_gemm_pack_b_half(type, trans_b, B, ldb, p0, kc, j0, n, bp);
+}
+
 void sm_gemm_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                  const float *B, int64_t ldb, float beta, float *C, int64_t ldc, void *work) {
+    sm_gemm_f32_mixed(trans_a, trans_b, M, N, K, A, SM_F32, lda, B, SM_F32, ldb, beta, C, ldc, work);
+}
+
+void sm_gemm_f32_mixed(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const void *A, sm_dtype a_type,
+                       int64_t lda, const void *B, sm_dtype b_type, int64_t ldb, float beta, float *C, int64_t ldc,
+                       void *work) {
     const int nthr = omp_get_num_threads(), tid = omp_get_thread_num();
     if (M <= 0 || N <= 0) {
 #pragma omp barrier
@@ -131,8 +152,8 @@ void sm_gemm_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, cons
 #pragma omp for schedule(static)
             for (int64_t g = 0; g < ngroups; g++) {
                 const int64_t s = g * SM_GEMM_AGROUP, i = ic + s * SM_GEMM_MR;
-                sm_gemm_pack_a(trans_a, A, lda, i, min64(SM_GEMM_AGROUP * SM_GEMM_MR, ic + mc - i), p0, kc,
-                               apanel + s * SM_GEMM_MR * kc);
+                pack_a(a_type, trans_a, A, lda, i, min64(SM_GEMM_AGROUP * SM_GEMM_MR, ic + mc - i), p0, kc,
+                       apanel + s * SM_GEMM_MR * kc);
             }
             for (int64_t b = 0; computes && b < nbb; b++) {
                 int64_t s0, s1;
@@ -140,7 +161,7 @@ void sm_gemm_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, cons
                 s0 += n0;
                 s1 += n0;
                 const int64_t j0 = s0 * SM_GEMM_NR;
-                sm_gemm_pack_b(trans_b, B, ldb, p0, kc, j0, min64(N, s1 * SM_GEMM_NR) - j0, bblock);
+                pack_b(b_type, trans_b, B, ldb, p0, kc, j0, min64(N, s1 * SM_GEMM_NR) - j0, bblock);
                 for (int64_t s = m0; s < m1; s++) {
                     const int64_t i = ic + s * SM_GEMM_MR;
                     const int mr = (int)min64(SM_GEMM_MR, M - i);
@@ -158,12 +179,24 @@ void sm_gemm_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, cons
 
 void sm_gemm_f32_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                      const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    sm_gemm_f32_mixed_ref(trans_a, trans_b, M, N, K, A, SM_F32, lda, B, SM_F32, ldb, beta, C, ldc);
+}
+
+/* element i of a matrix stored as type, as f32 */
+static float load(const void *x, sm_dtype type, int64_t i) {
+    if (type == SM_F32) return ((const float *)x)[i];
+    const uint16_t h = ((const uint16_t *)x)[i];
+    return type == SM_BF16 ? sm_bf16_to_f32(h) : sm_f16_to_f32(h);
+}
+
+void sm_gemm_f32_mixed_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const void *A, sm_dtype a_type,
+                           int64_t lda, const void *B, sm_dtype b_type, int64_t ldb, float beta, float *C, int64_t ldc) {
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
             float s = 0.0f;
             for (int64_t k = 0; k < K; k++) {
-                const float a = trans_a ? A[k * lda + i] : A[i * lda + k];
-                const float b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
+                const float a = load(A, a_type, trans_a ? k * lda + i : i * lda + k);
+                const float b = load(B, b_type, trans_b ? j * ldb + k : k * ldb + j);
                 s += a * b;
             }
             C[i * ldc + j] = beta == 0.0f ? s : beta * C[i * ldc + j] + s;

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "smallmind.h"
+
 /* C[M,N] = beta*C + op(A)·op(B), row-major, op(A) is [M,K], op(B) is [K,N].
  *   trans_a = 0: A is [M,K] with row stride lda;  trans_a = 1: A is [K,M] (we use its transpose).
  *   trans_b = 0: B is [K,N] with row stride ldb;  trans_b = 1: B is [N,K].
@@ -16,6 +18,12 @@
  * thread i uses work + i*sm_gemm_workspace(). */
 void sm_gemm_f32(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                  const float *B, int64_t ldb, float beta, float *C, int64_t ldc, void *work);
+/* The same with A and B each stored as f32, f16 or bf16 (a_type, b_type; lda/ldb in elements): the
+ * 16-bit ones are widened to f32 while the gemm packs them, so the result is bitwise sm_gemm_f32 on
+ * f32 copies of them, without the copies. f32 compute throughout. */
+void sm_gemm_f32_mixed(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const void *A, sm_dtype a_type,
+                       int64_t lda, const void *B, sm_dtype b_type, int64_t ldb, float beta, float *C, int64_t ldc,
+                       void *work);
 size_t sm_gemm_workspace(void);
 /* The depth of the K blocks a product of depth K is summed in (equal blocks of at most KC): block b
  * covers [b*d, min((b+1)*d, K)). A product cut along K at these boundaries and accumulated with
@@ -25,6 +33,8 @@ int64_t sm_gemm_kblock(int64_t K);
 /* The plain triple loop the tests compare against (serial, any strides). */
 void sm_gemm_f32_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                      const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void sm_gemm_f32_mixed_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const void *A, sm_dtype a_type,
+                           int64_t lda, const void *B, sm_dtype b_type, int64_t ldb, float beta, float *C, int64_t ldc);
 
 /* ---- BF16 GEMM (ops/gemm_bf16.c, gemm_bf16_micro.c) ----
  * C[M,N] = beta*C + op(A)·op(B) with bf16 operands: A and B elements are SM_F32 (rounded to bf16,

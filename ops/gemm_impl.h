@@ -32,6 +32,13 @@ void sm_gemm_pack_a(int trans_a, const float *A, int64_t lda, int64_t i0, int64_
                     float *ap);
 void sm_gemm_pack_b(int trans_b, const float *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t n,
                     float *bp);
+/* The same from f16 or bf16 storage (type: SM_F16 or SM_BF16, A/B as uint16_t), each element widened
+ * to f32 exactly as it is packed: the packed panels hold the very values an f32 copy of the matrix
+ * would give, so the product is bitwise that of casting first (no f32 copy is made). */
+void sm_gemm_pack_a_half(int type, int trans_a, const uint16_t *A, int64_t lda, int64_t i0, int64_t m, int64_t p0,
+                         int64_t kc, float *ap);
+void sm_gemm_pack_b_half(int type, int trans_b, const uint16_t *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+                         int64_t n, float *bp);
 
 /* One tile: acc[rows x NR] = sum_k ap[k,:rows] (x) bp[k,:], summed from zero in increasing k with one
  * FMA per k, then C = acc (add = 0) or C = C + acc (add = 1). C is rows x NR at stride ldc.

@@ -155,7 +155,7 @@ static double flops_head(const sm_graph *g, const sm_node *n)
 }
 
 const sm_op_def sm_op_lm_head_ce = {
-    .name = "lm_head_ce", .min_in = 3, .max_in = 3, .shape = shape_head, .flops = flops_head,
+    .name = "lm_head_ce", .keeps_f32 = true, .min_in = 3, .max_in = 3, .shape = shape_head, .flops = flops_head,
     .workspace = work_gemm, .shared_workspace = shared_head, .forward = head_forward,
     .reference = head_reference, .backward = sm_backward_lm_head_ce,
 };

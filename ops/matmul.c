@@ -8,6 +8,21 @@
 #include "gemm.h"
 #include "rows.h"
 
+/* ---- the one gemm call ----
+ * Every product of matmul and linear goes through here, team or serial; A and B may be stored f32,
+ * f16 or bf16 (the precision pass hands them 16-bit saved activations and weights). This is the one
+ * place to send 16-bit operands to a 16-bit gemm (ops/gemm_bf16*.c) instead of widening them in the
+ * f32 gemm's packing. */
+static void mm_gemm(const sm_kernel_args *k, bool team, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
+                    sm_dtype at, int64_t lda, const void *B, sm_dtype bt, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    if (team) sm_gemm_f32_mixed(ta, tb, M, N, K, A, at, lda, B, bt, ldb, beta, C, ldc, k->work);
+    else sm_gemm_f32_mixed_ref(ta, tb, M, N, K, A, at, lda, B, bt, ldb, beta, C, ldc);
+}
+
+/* Element offset i of x stored as dtype t. */
+static const void *at_elem(const void *x, sm_dtype t, int64_t i) { return (const char *)x + (size_t)i * sm_dtype_size(t); }
+
 /* ---- matmul ---- */
 
 static void mm_dims(const sm_tensor_rec *a, const sm_tensor_rec *b, const sm_attrs *at, int64_t *M, int64_t *N,
@@ -25,8 +40,8 @@ static sm_status shape_matmul(const sm_graph *g, const sm_node *n, sm_tensor_rec
 {
     const sm_tensor_rec *a = &g->t[n->in[0]], *b = &g->t[n->in[1]];
     char sa[64], sb[64];
-    sm_status s = sm_shape_check_f32(g, n, out, 0);
-    if (!s) s = sm_shape_check_f32(g, n, out, 1);
+    sm_status s = sm_shape_check_float(g, n, out, 0);
+    if (!s) s = sm_shape_check_float(g, n, out, 1);
     if (s) return s;
     if (a->ndim < 2 || b->ndim < 2)
         return sm_error(SM_ERR_SHAPE, "node '%s': matmul needs inputs of at least 2 dims, got '%s' %s and '%s' %s",
@@ -49,24 +64,8 @@ static sm_status shape_matmul(const sm_graph *g, const sm_node *n, sm_tensor_rec
     return SM_OK;
 }
 
-typedef void (*gemm_fn)(const sm_kernel_args *k, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
-                        int64_t lda, const float *B, int64_t ldb, float *C);
-
-static void gemm_team(const sm_kernel_args *k, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
-                      int64_t lda, const float *B, int64_t ldb, float *C)
-{
-    sm_gemm_f32(ta, tb, M, N, K, A, lda, B, ldb, 0.0f, C, N, k->work);
-}
-
-static void gemm_serial(const sm_kernel_args *k, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
-                        int64_t lda, const float *B, int64_t ldb, float *C)
-{
-    (void)k;
-    sm_gemm_f32_ref(ta, tb, M, N, K, A, lda, B, ldb, 0.0f, C, N);
-}
-
 /* One gemm per batch; every thread walks the batches together (gemm is a team call). */
-static void matmul_run(const sm_kernel_args *k, gemm_fn gemm)
+static void matmul_run(const sm_kernel_args *k, bool team)
 {
     const sm_tensor_rec *a = k->in[0], *b = k->in[1];
     int ta = (int)k->node->attrs.i[SM_IATTR_MATMUL_TRANS_A], tb = (int)k->node->attrs.i[SM_IATTR_MATMUL_TRANS_B];
@@ -75,14 +74,14 @@ static void matmul_run(const sm_kernel_args *k, gemm_fn gemm)
     int64_t batches = sm_rec_numel(a) / (M * K);
     int64_t lda = ta ? M : K, ldb = tb ? K : N;
     for (int64_t i = 0; i < batches; i++) {
-        const float *A = (const float *)k->x[0] + i * M * K;
-        const float *B = (const float *)k->x[1] + (b->ndim == 2 ? 0 : i * K * N);
-        gemm(k, ta, tb, M, N, K, A, lda, B, ldb, (float *)k->y + i * M * N);
+        const void *A = at_elem(k->x[0], a->dtype, i * M * K);
+        const void *B = at_elem(k->x[1], b->dtype, b->ndim == 2 ? 0 : i * K * N);
+        mm_gemm(k, team, ta, tb, M, N, K, A, a->dtype, lda, B, b->dtype, ldb, 0.0f, (float *)k->y + i * M * N, N);
     }
 }
 
-static void matmul_forward(const sm_kernel_args *k) { matmul_run(k, gemm_team); }
-static void matmul_reference(const sm_kernel_args *k) { matmul_run(k, gemm_serial); }
+static void matmul_forward(const sm_kernel_args *k) { matmul_run(k, true); }
+static void matmul_reference(const sm_kernel_args *k) { matmul_run(k, false); }
 
 static double flops_matmul(const sm_graph *g, const sm_node *n)
 {
@@ -100,7 +99,7 @@ static size_t work_gemm(const sm_graph *g, const sm_node *n)
 
 const sm_op_def sm_op_matmul = {
     .name = "matmul", .min_in = 2, .max_in = 2, .iattr = {"trans_a", "trans_b"},
-    .shape = shape_matmul, .flops = flops_matmul, .workspace = work_gemm,
+    .shape = shape_matmul, .flops = flops_matmul, .workspace = work_gemm, .half_inputs = 3u,
     .forward = matmul_forward, .reference = matmul_reference, .backward = sm_backward_matmul,
 };
 
@@ -111,7 +110,7 @@ static sm_status shape_linear(const sm_graph *g, const sm_node *n, sm_tensor_rec
     const sm_tensor_rec *x = &g->t[n->in[0]], *w = &g->t[n->in[1]];
     char sx[64], sw[64];
     for (int i = 0; i < n->n_in; i++) {
-        sm_status s = sm_shape_check_f32(g, n, out, i);
+        sm_status s = i < 2 ? sm_shape_check_float(g, n, out, i) : sm_shape_check_f32(g, n, out, i);
         if (s) return s;
     }
     if (w->ndim != 2 || w->ne[1] != x->ne[x->ndim - 1])
@@ -126,28 +125,30 @@ static sm_status shape_linear(const sm_graph *g, const sm_node *n, sm_tensor_rec
     }
     sm_shape_same_as_in0(g, n, out);
     out->ne[x->ndim - 1] = w->ne[0];
+    out->dtype = SM_F32;
     return SM_OK;
 }
 
-/* y [M,N] = x [M,K] · w [N,K]ᵀ + bias [N]: bias first (if any), then gemm accumulates onto it. */
+/* y [M,N] = x [M,K] · w [N,K]ᵀ + bias [N]: bias first (if any), then gemm accumulates onto it.
+ * x and w may be stored f32, f16 or bf16 (mm_gemm); the bias and y are f32. */
 static void linear_run(const sm_kernel_args *k, bool team)
 {
-    const float *x = k->x[0], *w = k->x[1], *bias = k->n_in == 3 ? k->x[2] : NULL;
+    const void *x = k->x[0], *w = k->x[1];
+    const float *bias = k->n_in == 3 ? k->x[2] : NULL;
+    sm_dtype xt = k->in[0]->dtype, wt = k->in[1]->dtype;
     float *y = k->y;
     int64_t N = k->in[1]->ne[0], K = k->in[1]->ne[1], M = sm_rec_numel(k->in[0]) / K;
     if (!bias) {
-        if (team) sm_gemm_f32(0, 1, M, N, K, x, K, w, K, 0.0f, y, N, k->work);
-        else sm_gemm_f32_ref(0, 1, M, N, K, x, K, w, K, 0.0f, y, N);
+        mm_gemm(k, team, 0, 1, M, N, K, x, xt, K, w, wt, K, 0.0f, y, N);
         return;
     }
     if (team) {
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < M; i++) memcpy(y + i * N, bias, (size_t)N * sizeof *y);
-        sm_gemm_f32(0, 1, M, N, K, x, K, w, K, 1.0f, y, N, k->work);
     } else {
         for (int64_t i = 0; i < M; i++) memcpy(y + i * N, bias, (size_t)N * sizeof *y);
-        sm_gemm_f32_ref(0, 1, M, N, K, x, K, w, K, 1.0f, y, N);
     }
+    mm_gemm(k, team, 0, 1, M, N, K, x, xt, K, w, wt, K, 1.0f, y, N);
 }
 
 static void linear_forward(const sm_kernel_args *k) { linear_run(k, true); }
@@ -160,6 +161,6 @@ static double flops_linear(const sm_graph *g, const sm_node *n)
 
 const sm_op_def sm_op_linear = {
     .name = "linear", .min_in = 2, .max_in = 3, .shape = shape_linear, .flops = flops_linear,
-    .workspace = work_gemm, .forward = linear_forward, .reference = linear_reference,
+    .workspace = work_gemm, .half_inputs = 3u, .forward = linear_forward, .reference = linear_reference,
     .backward = sm_backward_linear,
 };

@@ -242,7 +242,7 @@ static double flops_bwd_x(const sm_graph *g, const sm_node *n) { return flops_in
 static double flops_bwd_w(const sm_graph *g, const sm_node *n) { return flops_in0(g, n, 3); }
 
 const sm_op_def sm_op_norm_stats = {
-    .name = "norm_stats", .min_in = 1, .max_in = 1, .iattr = {"rms"}, .fattr = {"eps"},
+    .name = "norm_stats", .keeps_f32 = true, .min_in = 1, .max_in = 1, .iattr = {"rms"}, .fattr = {"eps"},
     .fattr_default = {1e-5f}, .shape = shape_stats, .flops = flops_stats,
     .forward = stats_forward, .reference = stats_reference,
 };

@@ -64,6 +64,12 @@ typedef struct sm_op_def {
      * 1-element token. The planner must keep the node (its output may be unused) and order it after
      * every other reader of the tensors it writes. */
     bool mutates_inputs;
+    /* Precision (scheduler/precision.c). half_inputs: bit i set = the kernels read input i in f16 or
+     * bf16 storage as well as f32, converting on load; the pass inserts a cast to f32 before any
+     * other input it stores in 16 bits. keeps_f32: the output is a statistic, a reduction or a
+     * loss (norm statistics, sums, cross-entropy), which stays f32 under every policy. */
+    unsigned half_inputs;
+    bool keeps_f32;
     sm_kernel_fn forward;
     sm_kernel_fn reference;
     sm_backward_fn backward;                   /* NULL = not differentiable */
@@ -77,5 +83,10 @@ sm_status sm_shape_same_as_in0(const sm_graph *g, const sm_node *n, sm_tensor_re
 double sm_flops_per_out_elem(const sm_graph *g, const sm_node *n, double per_elem);
 /* SM_ERR_SHAPE naming the node unless input i is f32. */
 sm_status sm_shape_check_f32(const sm_graph *g, const sm_node *n, const sm_tensor_rec *out, int i);
+/* The same, accepting f16 and bf16 too: for the inputs a row's half_inputs names. */
+sm_status sm_shape_check_float(const sm_graph *g, const sm_node *n, const sm_tensor_rec *out, int i);
+/* dst[0..n) = elements i0..i0+n of x (stored as t: f32, f16 or bf16) as f32; widening is exact, so a
+ * kernel that loads its 16-bit input through this computes bitwise what it does on an f32 copy. */
+void sm_load_f32(const void *x, sm_dtype t, int64_t i0, int64_t n, float *dst);
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../base/error.h"
+#include "../base/fp16.h"
 #include "op.h"
 #include "rows.h"
 
@@ -61,6 +62,19 @@ sm_status sm_shape_same_as_in0(const sm_graph *g, const sm_node *n, sm_tensor_re
 double sm_flops_per_out_elem(const sm_graph *g, const sm_node *n, double per_elem)
 {
     return per_elem * (double)sm_rec_numel(&g->t[n->out]);
+}
+
+sm_status sm_shape_check_float(const sm_graph *g, const sm_node *n, const sm_tensor_rec *out, int i)
+{
+    sm_dtype t = g->t[n->in[i]].dtype;
+    return t == SM_F16 || t == SM_BF16 ? SM_OK : sm_shape_check_f32(g, n, out, i);
+}
+
+void sm_load_f32(const void *x, sm_dtype t, int64_t i0, int64_t n, float *dst)
+{
+    if (t == SM_BF16) sm_bf16_to_f32_array((const uint16_t *)x + i0, dst, (size_t)n);
+    else if (t == SM_F16) sm_f16_to_f32_array((const uint16_t *)x + i0, dst, (size_t)n);
+    else memcpy(dst, (const float *)x + i0, (size_t)n * sizeof *dst);
 }
 
 sm_status sm_shape_check_f32(const sm_graph *g, const sm_node *n, const sm_tensor_rec *out, int i)

@@ -138,14 +138,14 @@ static size_t work_reduce(const sm_graph *g, const sm_node *n)
 static double flops_reduce(const sm_graph *g, const sm_node *n) { return (double)sm_rec_numel(&g->t[n->in[0]]); }
 
 const sm_op_def sm_op_sum = {
-    .name = "sum", .min_in = 1, .max_in = 1, .iattr = {"axis"}, .iattr_default = {-1},
+    .name = "sum", .keeps_f32 = true, .min_in = 1, .max_in = 1, .iattr = {"axis"}, .iattr_default = {-1},
     .shape = shape_reduce, .flops = flops_reduce, .workspace = work_reduce,
     .forward = sum_forward, .reference = sum_reference,
     .backward = sm_backward_sum,
 };
 
 const sm_op_def sm_op_mean = {
-    .name = "mean", .min_in = 1, .max_in = 1, .iattr = {"axis"}, .iattr_default = {-1},
+    .name = "mean", .keeps_f32 = true, .min_in = 1, .max_in = 1, .iattr = {"axis"}, .iattr_default = {-1},
     .shape = shape_reduce, .flops = flops_reduce, .workspace = work_reduce,
     .forward = mean_forward, .reference = mean_reference,
     .backward = sm_backward_mean,

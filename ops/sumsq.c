@@ -101,6 +101,6 @@ static double flops_sumsq(const sm_graph *g, const sm_node *n)
 }
 
 const sm_op_def sm_op_sumsq = {
-    .name = "sumsq", .min_in = 1, .max_in = SM_MAX_INPUTS, .iattr = {"acc"}, .shape = shape_sumsq,
+    .name = "sumsq", .keeps_f32 = true, .min_in = 1, .max_in = SM_MAX_INPUTS, .iattr = {"acc"}, .shape = shape_sumsq,
     .flops = flops_sumsq, .workspace = work_sumsq, .forward = sumsq_forward, .reference = sumsq_reference,
 };

@@ -1,5 +1,5 @@
 /* plan.c — turning a graph into a plan: the fixed sequence of passes (lower: copy the graph, order,
- * recompute; then placement, lifetimes, in-place, offsets), the search a recompute budget asks for,
+ * recompute, precision; then placement, lifetimes, in-place, offsets), the search a recompute budget asks for,
  * the budget check, and the plan's public figures. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -79,6 +79,7 @@ sm_status sm_plan_lower(const sm_graph *g, sm_plan *p)
     sm_status s = sm_graph_clone(g, &p->g);
     if (!s) s = sm_plan_order(p->g, p);
     if (!s) s = sm_plan_recompute_pass(p, c);
+    if (!s) s = sm_plan_precision_pass(p);
     if (!s) {
         p->graph_hash = sm_graph_hash(g);
         p->lowered_hash = sm_graph_hash(p->g);
@@ -188,6 +189,9 @@ sm_status sm_plan_create(const sm_graph *g, const sm_plan_options *opts, sm_plan
     }
     if (opts->strategy != SM_PLAN_NAIVE && opts->strategy != SM_PLAN_PACKED)
         return sm_error(SM_ERR_INVALID_ARG, "sm_plan_create: unknown strategy %d (naive or packed)", (int)opts->strategy);
+    if ((unsigned)opts->precision >= SM_PRECISION_COUNT)
+        return sm_error(SM_ERR_INVALID_ARG, "sm_plan_create: unknown precision policy %d (fp32, bf16 or fp16)",
+                        (int)opts->precision);
     if (opts->n_threads < 0)
         return sm_error(SM_ERR_INVALID_ARG, "sm_plan_create: n_threads is %d; give 0 (OpenMP's default) or more",
                         opts->n_threads);

@@ -4,6 +4,8 @@
 #ifndef SM_PLAN_H
 #define SM_PLAN_H
 
+#include <limits.h>
+
 #include "../graph/graph.h"
 
 /* The arena ids (sm_arena_id, SM_ARENA_PARAMS ... SM_ARENA_WORK) are public: include/smallmind.h. */
@@ -45,6 +47,7 @@ typedef struct sm_plan_arena {
 typedef enum sm_pass {
     SM_PASS_ORDER = 0,    /* order.c */
     SM_PASS_RECOMPUTE,    /* recompute.c */
+    SM_PASS_PRECISION,    /* precision.c */
     SM_PASS_PLACEMENT,    /* placement.c */
     SM_PASS_LIFETIMES,    /* lifetimes.c */
     SM_PASS_INPLACE,      /* lifetimes.c */
@@ -68,6 +71,14 @@ typedef struct sm_plan_rc {
     uint64_t act_none;    /* activation arena of the same graph without recompute (0: not planned) */
 } sm_plan_rc;
 
+/* What the precision pass did (precision.c). */
+typedef struct sm_plan_prec {
+    int n_half;           /* tensors of the user's graph given 16-bit storage (a cast copy) */
+    int n_cast;           /* cast nodes appended */
+    int first_node;       /* the first node the pass appended (every node from here is its cast);
+                             INT_MAX when it appended none */
+} sm_plan_prec;
+
 struct sm_plan {
     sm_plan_options opts;
     sm_graph *g;          /* the lowered graph: the user's graph (same ids) plus appended clones */
@@ -86,6 +97,7 @@ struct sm_plan {
     double flops;
     int n_inplace;        /* tensors that took their input's storage */
     sm_plan_rc rc;
+    sm_plan_prec prec;
     char log[SM_PASS_COUNT][SM_PASS_LOG_MAX];
 };
 
@@ -104,6 +116,11 @@ sm_status sm_rc_resolve(const sm_graph *g, const sm_recompute_policy *r, sm_rc_c
 /* recompute.c: the choices a budget search tries, in ascending order of the FLOPs their clones
  * cost (computed without planning), so the first whose plan fits is the cheapest that fits; *n set. */
 sm_status sm_rc_candidates(const sm_graph *g, sm_rc_choice **out, int *n);
+/* precision.c: under a 16-bit policy, gives the activations saved for the backward 16-bit storage:
+ * appends a cast to 16 bits right after each one's producer and points the backward's readers at
+ * it (through one cast back to f32, right before the first reader that cannot read the type);
+ * splices the casts into p->order and fills p->prec. The fp32 policy changes nothing. */
+sm_status sm_plan_precision_pass(sm_plan *p);
 /* placement.c: allocates p->t, each tensor's arena (from its role) and bytes. */
 sm_status sm_plan_place(const sm_graph *g, sm_plan *p);
 

@@ -12,12 +12,13 @@
 #include "plan.h"
 
 #define PLAN_MAGIC "SMPLAN\r\n"   /* \r\n: a text-mode transfer that mangles line ends is caught */
-#define PLAN_VERSION 3u
+#define PLAN_VERSION 4u          /* 4: the precision policy, each tensor's storage type */
 #define PLAN_HEADER 48            /* magic 8, version 4, reserved 4, payload bytes 8, graph hash 8, plan hash 8,
                                      lowered graph hash 8 */
 #define PLAN_MAX_FILE (256u << 20)
 #define TENSOR_REC 32
 #define RECOMPUTE_REC (4 + 4 + 8 + 4 + 4 + 8)
+#define PRECISION_REC 4
 #define ARENA_REC (8 * 3 + 4 + 4 + 8 * SM_PACK_COUNT)
 
 /* ---- bytes ---- */
@@ -68,7 +69,7 @@ static double bits_f64(uint64_t u)
 sm_status sm_plan_save(const sm_plan *p, const char *path)
 {
     if (!p || !path) return sm_error(SM_ERR_INVALID_ARG, "sm_plan_save: NULL plan or path");
-    size_t payload = 4 * 4 + 8 + 4 * 4 + 8 + 8 + 8 + RECOMPUTE_REC + (size_t)SM_ARENA_COUNT * ARENA_REC + 4 * (size_t)p->n_steps +
+    size_t payload = 4 * 4 + 8 + 4 * 4 + 8 + 8 + 8 + RECOMPUTE_REC + PRECISION_REC + (size_t)SM_ARENA_COUNT * ARENA_REC + 4 * (size_t)p->n_steps +
                      TENSOR_REC * (size_t)p->n_tensors;
     size_t total = PLAN_HEADER + payload + 8;
     wbuf w = {malloc(total), 0};
@@ -100,6 +101,7 @@ sm_status sm_plan_save(const sm_plan *p, const char *path)
     put(&w, (uint64_t)(uint32_t)p->rc.choice.every, 4);
     put(&w, p->rc.choice.keep_costly, 4);
     put(&w, p->rc.act_none, 8);
+    put(&w, (uint64_t)p->opts.precision, 4);
     for (int a = 0; a < SM_ARENA_COUNT; a++) {
         const sm_plan_arena *ar = &p->arena[a];
         put(&w, ar->size, 8);
@@ -114,7 +116,8 @@ sm_status sm_plan_save(const sm_plan *p, const char *path)
         const sm_plan_tensor *t = &p->t[i];
         put(&w, (uint64_t)t->arena, 1);
         put(&w, t->inplace ? 1 : 0, 1);
-        put(&w, 0, 2);
+        put(&w, (uint64_t)p->g->t[i].dtype, 1);   /* the storage type the precision pass chose */
+        put(&w, 0, 1);
         put(&w, (uint64_t)(uint32_t)t->alias, 4);
         put(&w, t->offset, 8);
         put(&w, t->bytes, 8);
@@ -149,9 +152,13 @@ static sm_status decode(const sm_graph *g, const char *path, uint64_t lowered_ha
     p->rc.choice.every = (int)(int32_t)get(r, 4);
     p->rc.choice.keep_costly = get(r, 4) != 0;
     p->rc.act_none = get(r, 8);
+    p->opts.precision = (sm_precision)get(r, 4);
     if (n_pack != SM_PACK_COUNT || n_arena != SM_ARENA_COUNT)
         return sm_error(SM_ERR_FORMAT, "plan '%s' has %u arenas and %u packers; this build has %d and %d", path,
                         n_arena, n_pack, SM_ARENA_COUNT, SM_PACK_COUNT);
+    if ((unsigned)p->opts.precision >= SM_PRECISION_COUNT)
+        return sm_error(SM_ERR_FORMAT, "plan '%s': precision policy %u is not one this build knows", path,
+                        (unsigned)p->opts.precision);
     if (p->n_threads < 1 || p->rc.choice.every < 0 || (unsigned)p->opts.recompute.kind > SM_RECOMPUTE_BUDGET)
         return sm_error(SM_ERR_FORMAT, "plan '%s': %d threads, recompute every:%d: not a plan this build makes", path,
                         p->n_threads, p->rc.choice.every);
@@ -191,7 +198,11 @@ static sm_status decode(const sm_graph *g, const char *path, uint64_t lowered_ha
         sm_plan_tensor *t = &p->t[i];
         t->arena = (int)get(r, 1);
         t->inplace = get(r, 1) != 0;
-        get(r, 2);
+        unsigned dtype = (unsigned)get(r, 1);
+        get(r, 1);
+        if (dtype != (unsigned)g->t[i].dtype)
+            return sm_error(SM_ERR_FORMAT, "plan '%s': tensor '%s' is stored as dtype %u in the file, %s by this "
+                            "lowering: make the plan again", path, g->t[i].name, dtype, sm_dtype_name(g->t[i].dtype));
         t->alias = (sm_tensor)(int32_t)get(r, 4);
         t->offset = get(r, 8);
         t->bytes = get(r, 8);

@@ -81,8 +81,16 @@ static void text(sm_buf *b, const sm_plan *p, const sm_graph *g, uint64_t budget
                      fmt_bytes(p->arena[SM_ARENA_ACT].size, b2), ratio(rc->act_none, p->arena[SM_ARENA_ACT].size));
     else
         sm_buf_printf(b, "recompute %s: nothing recomputed (%d block boundaries)\n", pol, rc->n_boundaries);
+    sm_plan_precision_info pi;
+    sm_plan_precision(p, &pi);
+    sm_buf_printf(b, "precision %s: %d tensors in 16 bits (%s), %d casts; stored:", sm_precision_name(pi.policy),
+                 pi.n_half, p->g->loss == SM_NO_TENSOR ? "weights" : "saved activations", pi.n_cast);
+    for (int d = 0; d < SM_DTYPE_COUNT; d++)
+        if (pi.n_stored[d]) sm_buf_printf(b, " %s %d", sm_dtype_name((sm_dtype)d), pi.n_stored[d]);
+    sm_buf_printf(b, "; weights %.2f bytes/param, weights+gradients+optimizer %.2f bytes/param\n", pi.bytes_per_param,
+                 pi.state_bytes_per_param);
     sm_buf_printf(b, "passes:\n");
-    static const char *pass_names[SM_PASS_COUNT] = {"order", "recompute", "placement", "lifetimes", "in-place", "offsets"};
+    static const char *pass_names[SM_PASS_COUNT] = {"order", "recompute", "precision", "placement", "lifetimes", "in-place", "offsets"};
     for (int k = 0; k < SM_PASS_COUNT; k++) sm_buf_printf(b, "  %d %-10s %s\n", k + 1, pass_names[k], p->log[k]);
     if (budget) {
         if (est <= budget)
@@ -135,6 +143,15 @@ static void json(sm_buf *b, const sm_plan *p, const sm_graph *g, uint64_t budget
                  rc->n_kept, rc->n_recomputed, rc->extra_flops, p->flops > 0 ? rc->extra_flops / p->flops : 0.0,
                  (unsigned long long)(rc->choice.every ? rc->act_none : p->arena[SM_ARENA_ACT].size),
                  (unsigned long long)p->arena[SM_ARENA_ACT].size);
+    sm_plan_precision_info pi;
+    sm_plan_precision(p, &pi);
+    sm_buf_printf(b, "  \"precision\": {\"policy\": \"%s\", \"half\": %d, \"casts\": %d, \"stored\": {",
+                 sm_precision_name(pi.policy), pi.n_half, pi.n_cast);
+    for (int d = 0; d < SM_DTYPE_COUNT; d++)
+        sm_buf_printf(b, "%s\"%s\": %d", d ? ", " : "", sm_dtype_name((sm_dtype)d), pi.n_stored[d]);
+    sm_buf_printf(b, "}, \"params\": %llu, \"param_bytes\": %llu, \"bytes_per_param\": %.6f, "
+                 "\"state_bytes_per_param\": %.6f},\n", (unsigned long long)pi.n_params,
+                 (unsigned long long)pi.param_bytes, pi.bytes_per_param, pi.state_bytes_per_param);
     sm_buf_printf(b, "  \"passes\": [");
     for (int k = 0; k < SM_PASS_COUNT; k++) {
         sm_buf_printf(b, "%s", k ? ", " : "");

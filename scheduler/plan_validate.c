@@ -196,8 +196,16 @@ sm_status sm_plan_check_graph(const sm_plan *p, const sm_graph *g)
     return SM_OK;
 }
 
+/* t, or the f32 tensor the precision pass's casts made it from (a 16-bit copy, or such a copy cast
+ * back): a recompute clone that reads one computes what its source does from a rounded input. */
+static sm_tensor through_casts(const sm_plan *p, const sm_graph *g, sm_tensor t)
+{
+    while (g->t[t].node >= p->prec.first_node && g->nodes[g->t[t].node].op == SM_OP_CAST) t = g->nodes[g->t[t].node].in[0];
+    return t;
+}
+
 /* Every recompute clone computes what its source does: the same op and attributes on the same
- * inputs, or on clones of them. */
+ * inputs (or 16-bit copies of them: precision.c), or on clones of them. */
 static sm_status check_recompute(const sm_plan *p, const sm_graph *g)
 {
     for (int i = 0; p->src && i < g->n_t; i++) {
@@ -210,7 +218,10 @@ static sm_status check_recompute(const sm_plan *p, const sm_graph *g)
         const sm_node *a = &g->nodes[c->node], *b = &g->nodes[o->node];
         bool same = a->op == b->op && a->n_in == b->n_in && !memcmp(&a->attrs, &b->attrs, sizeof a->attrs) &&
                     c->dtype == o->dtype && c->ndim == o->ndim && !memcmp(c->ne, o->ne, sizeof c->ne);
-        for (int k = 0; same && k < a->n_in; k++) same = a->in[k] == b->in[k] || p->src[a->in[k]] == b->in[k];
+        for (int k = 0; same && k < a->n_in; k++) {
+            sm_tensor x = through_casts(p, g, a->in[k]);
+            same = x == b->in[k] || p->src[x] == b->in[k];
+        }
         if (!same)
             return sm_error(SM_ERR_INTERNAL, "plan: '%s' does not compute what '%s' does (another op, attribute, shape "
                             "or input)", c->name, o->name);

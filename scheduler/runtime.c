@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include "../base/error.h"
+#include "../base/fp16.h"
 #include "../base/rng.h"
 #include "../memory/arena.h"
 #include "../ops/op.h"
@@ -138,10 +139,24 @@ sm_status sm_runtime_set_threads(sm_runtime *rt, int n)
     return SM_OK;
 }
 
+/* A tensor the precision pass stores in 16 bits though the caller's graph says f32 (the weights of
+ * an inference plan under bf16/fp16): the caller reads and writes it as f32, converted here. */
+static bool converted(const sm_runtime *rt, sm_tensor t)
+{
+    return t < rt->user->n_t && rt->user->t[t].role == SM_ROLE_PARAM && rt->user->t[t].dtype == SM_F32 &&
+           rt->g->t[t].dtype != SM_F32;
+}
+
+static void to_storage(sm_dtype t, const float *src, void *dst, size_t n)
+{
+    if (t == SM_BF16) sm_f32_to_bf16_array(src, dst, n);
+    else sm_f32_to_f16_array(src, dst, n);
+}
+
 static sm_status check_tensor(const sm_runtime *rt, sm_tensor t, size_t bytes, const char *what)
 {
     if (!rt || !sm_graph_valid(rt->g, t)) return sm_error(SM_ERR_INVALID_ARG, "%s: not a tensor of this graph", what);
-    size_t want = sm_rec_bytes(&rt->g->t[t]);
+    size_t want = sm_rec_bytes(&(converted(rt, t) ? rt->user : rt->g)->t[t]);
     if (bytes != want)
         return sm_error(SM_ERR_INVALID_ARG, "%s '%s': %zu bytes given, the tensor has %zu", what,
                         rt->g->t[t].name, bytes, want);
@@ -152,7 +167,8 @@ sm_status sm_runtime_set(sm_runtime *rt, sm_tensor t, const void *src, size_t by
 {
     sm_status s = check_tensor(rt, t, bytes, "set");
     if (s) return s;
-    memcpy(rt->ptr[t], src, bytes);
+    if (converted(rt, t)) to_storage(rt->g->t[t].dtype, src, rt->ptr[t], bytes / sizeof(float));
+    else memcpy(rt->ptr[t], src, bytes);
     rt->input_set[t] = true;
     return SM_OK;
 }
@@ -161,15 +177,29 @@ sm_status sm_runtime_get(const sm_runtime *rt, sm_tensor t, void *dst, size_t by
 {
     sm_status s = check_tensor(rt, t, bytes, "get");
     if (s) return s;
-    memcpy(dst, rt->ptr[t], bytes);
+    size_t n = bytes / sizeof(float);
+    if (converted(rt, t) && rt->g->t[t].dtype == SM_BF16) sm_bf16_to_f32_array(rt->ptr[t], dst, n);
+    else if (converted(rt, t)) sm_f16_to_f32_array(rt->ptr[t], dst, n);
+    else memcpy(dst, rt->ptr[t], bytes);
     return SM_OK;
 }
 
 sm_status sm_runtime_data(sm_runtime *rt, sm_tensor t, void **ptr)
 {
     if (!rt || !sm_graph_valid(rt->g, t) || !ptr) return sm_error(SM_ERR_INVALID_ARG, "data: bad argument");
+    if (converted(rt, t))
+        return sm_error(SM_ERR_UNSUPPORTED, "data: '%s' is f32 in the graph but the plan's precision policy (%s) stores "
+                        "it as %s: read and write it with sm_runtime_get / sm_runtime_set, which convert",
+                        rt->g->t[t].name, sm_precision_name(rt->p->opts.precision), sm_dtype_name(rt->g->t[t].dtype));
     *ptr = rt->ptr[t];
     rt->input_set[t] = true;   /* the caller may write through the pointer */
+    return SM_OK;
+}
+
+sm_status sm_runtime_storage(const sm_runtime *rt, sm_tensor t, sm_dtype *out)
+{
+    if (!rt || !sm_graph_valid(rt->g, t) || !out) return sm_error(SM_ERR_INVALID_ARG, "storage: bad argument");
+    *out = rt->g->t[t].dtype;
     return SM_OK;
 }
 
@@ -180,17 +210,24 @@ sm_status sm_runtime_init_params(sm_runtime *rt, uint64_t seed)
     for (int i = 0; i < g->n_t; i++) {
         const sm_tensor_rec *r = &g->t[i];
         if (r->role != SM_ROLE_PARAM && r->role != SM_ROLE_OPTIM) continue;
-        if (r->dtype != SM_F32)
+        bool conv = converted(rt, i);
+        if (r->dtype != SM_F32 && !conv)
             return sm_error(SM_ERR_UNSUPPORTED, "init_params: parameter '%s' is %s; only f32 parameters are "
                             "initialised (load it from a file instead)", r->name, sm_dtype_name(r->dtype));
-        float *x = rt->ptr[i];
         int64_t n = sm_rec_numel(r);
-        /* The stream is keyed by the name, so a parameter's values do not depend on graph order. */
+        /* The stream is keyed by the name, so a parameter's values do not depend on graph order. A
+         * parameter stored in 16 bits gets the f32 values rounded, a chunk at a time. */
         uint64_t key = XXH3_64bits_withSeed(r->name, strlen(r->name), seed);
-        for (int64_t j = 0; j < n; j++)
-            x[j] = r->role == SM_ROLE_OPTIM || r->init == SM_INIT_ZEROS ? 0.0f
-                 : r->init == SM_INIT_ONES ? 1.0f
-                 : (float)(r->init_std * sm_rng_normal(key, (uint64_t)j));
+        float chunk[256];
+        for (int64_t j0 = 0; j0 < n; j0 += 256) {
+            int64_t m = n - j0 < 256 ? n - j0 : 256;
+            float *x = conv ? chunk : (float *)rt->ptr[i] + j0;
+            for (int64_t j = 0; j < m; j++)
+                x[j] = r->role == SM_ROLE_OPTIM || r->init == SM_INIT_ZEROS ? 0.0f
+                     : r->init == SM_INIT_ONES ? 1.0f
+                     : (float)(r->init_std * sm_rng_normal(key, (uint64_t)(j0 + j)));
+            if (conv) to_storage(r->dtype, chunk, (uint16_t *)rt->ptr[i] + j0, (size_t)m);
+        }
     }
     return SM_OK;
 }

@@ -224,7 +224,7 @@ Test(plan_io, refuses_damaged_files)
     cr_assert_eq(sm_plan_load(g, file("bad.plan"), &q), SM_ERR_FORMAT);
     cr_assert(strstr(sm_last_error(), "version 9"), "%s", sm_last_error());
     b[8] = 1;
-    b[8] = 3;
+    b[8] = 4;
     /* forged with a valid checksum: a per-thread workspace so large that threads x it overflows 64 bits
      * (it once passed validation and crashed the runtime). work_per_thread is payload bytes 40..47. */
     uint64_t huge = (uint64_t)1 << 63, sum;

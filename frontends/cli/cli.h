@@ -41,6 +41,7 @@ typedef struct sm_model_spec {
     sm_recompute_policy recompute;   /* the plan's recompute policy (zero: none) */
     int loss_scale;       /* training: an sm_loss_scale_mode, or SM_CLI_LOSS_SCALE_AUTO; anything but
                              off builds the backward with a loss scale (sm_graph_backward_scaled) */
+    sm_precision precision;          /* the plan's precision policy (zero: fp32) */
 } sm_model_spec;
 
 #define SM_CLI_LOSS_SCALE_AUTO (-1)   /* sm_model_storage decides (sm_loss_scale_auto) */

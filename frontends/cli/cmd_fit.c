@@ -56,6 +56,7 @@ static uint64_t validation_plan(sm_plan_cli o, probe *pr)
     o.spec.training = false;
     o.spec.inference = false;
     o.po.recompute = (sm_recompute_policy){0};
+    o.po.precision = SM_PRECISION_FP32;   /* train's validation model keeps f32 weights */
     sm_model m;
     sm_plan *p;
     pr->err = sm_plan_cli_build(&o, &m, &p);
@@ -205,21 +206,21 @@ int sm_cmd_fit(int argc, char **argv)
     sm_recompute_str(&o.po.recompute, rpol, sizeof rpol);
     if (o.json) {
         printf("{\"model\": %s, \"mode\": \"%s\", \"budget\": %llu, \"budget_source\": \"%s\", \"threads\": %d, "
-               "\"strategy\": \"%s\", \"dtype\": \"f32\", \"process\": %llu, \"data\": %llu,\n"
+               "\"strategy\": \"%s\", \"precision\": \"%s\", \"process\": %llu, \"data\": %llu,\n"
                " \"largest_seq\": {\"batch\": %d, \"seq\": %d, \"estimate\": %llu, \"validation\": %llu},\n"
                " \"largest_batch\": {\"seq\": %d, \"batch\": %d, \"estimate\": %llu, \"validation\": %llu},\n"
                " \"recommended_context\": %lld, \"plans\": %d, \"ms\": %.1f, \"recompute\": \"%s\", "
                "\"recompute_applied\": \"%s\"}\n",
                sm_plan_cli_json_name(o.spec.name), sm_plan_cli_mode(&o), (unsigned long long)o.budget, o.budget_auto ? "auto" : "given",
-               threads, strategy, (unsigned long long)ex.process, (unsigned long long)ex.data, B, best_t,
+               threads, strategy, sm_precision_name(o.po.precision), (unsigned long long)ex.process, (unsigned long long)ex.data, B, best_t,
                (unsigned long long)(best_t ? pt.estimate : 0), (unsigned long long)(best_t ? pt.validation : 0), T, best_b,
                (unsigned long long)(best_b ? pb.estimate : 0), (unsigned long long)(best_b ? pb.validation : 0),
                (long long)rec, pt.probes + pb.probes, ms, rpol, best_t ? pt.recompute : "");
         return best_t && best_b ? 0 : 1;
     }
-    printf("fit %s into %s%s: %s, %s plan, %d threads, f32 weights and activations\n", o.spec.name, bb,
+    printf("fit %s into %s%s: %s, %s plan, %d threads, precision %s\n", o.spec.name, bb,
            o.budget_auto ? " (auto: the smallest of RAM, available RAM and the container limit)" : "",
-           sm_plan_cli_mode(&o), strategy, threads);
+           sm_plan_cli_mode(&o), strategy, threads, sm_precision_name(o.po.precision));
     printf("  model: L=%d C=%d H=%d V=%d; learned positions, so the position table grows with T\n", c.n_layer,
            c.n_embd, c.n_head, c.vocab);
     char xb[2][SM_BYTES_STR_MAX], vb[SM_BYTES_STR_MAX];

@@ -92,6 +92,10 @@ static int pretrained_arg(const char *cmd, int *i, int argc, char **argv, sm_pre
     if (dst) {
         if (!val) return fprintf(stderr, "smallmind %s: %s needs a value\n", cmd, a), 2;
         *dst = val;
+    } else if (!strcmp(a, "--precision")) {
+        if (!val || sm_precision_parse(val, &p->precision))
+            return fprintf(stderr, "smallmind %s: --precision: %s\n", cmd, val ? sm_last_error() : "needs fp32, bf16 "
+                           "or fp16"), 2;
     } else if (!strcmp(a, "-T") || !strcmp(a, "-B") || !strcmp(a, "--threads") || !strcmp(a, "--heads")) {
         if (!sm_cli_int(cmd, a, val, 1, 1 << 24, &v)) return 2;
         if (a[1] == 'T') p->seq = (int)v;
@@ -109,6 +113,8 @@ static int pretrained_arg(const char *cmd, int *i, int argc, char **argv, sm_pre
     "  --checkpoint FILE    a model saved by `smallmind train --save`\n"                               \
     "  --gpt2 FILE          GPT-2 weights: llm.c gpt2_*.bin or Hugging Face model.safetensors\n"      \
     "  --tokenizer SPEC     byte or gpt2:VOCAB.json:MERGES.txt (required with --gpt2)\n"               \
+    "  --precision P        fp32 (default), bf16 or fp16: store the weights in 16 bits (2 B/param),\n" \
+    "                       converted once as they load (docs/mixed-precision.md)\n"                    \
     "  --heads N            attention heads of a Hugging Face file (default: its config.json's;\n"    \
     "                       required when there is no config.json next to the file)\n"               \
     "  -T N                 context window (default: the trained T, or 1024 for GPT-2)\n"              \

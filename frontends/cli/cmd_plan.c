@@ -15,7 +15,7 @@ static void help(void)
 {
     printf("usage: smallmind plan [MODEL] [--train|--infer] [-B N] [-T N] [--budget BYTES|auto] [--json]\n"
            "                      [--svg FILE] [--save FILE] [--strategy naive|packed] [--threads N]\n"
-           "                      [--recompute POLICY] [--ranks N]\n"
+           "                      [--recompute POLICY] [--precision fp32|bf16|fp16] [--ranks N]\n"
            "  A dry run: builds MODEL's graph and memory plan and prints the bytes each role takes\n"
            "  (weights, gradients, optimizer state, activations, KV cache, workspace), each arena's size\n"
            "  against its lower bound (max bytes live at one step), the total and whether it fits the\n"

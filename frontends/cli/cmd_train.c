@@ -115,6 +115,8 @@ static int start_sessions(const char *cmd, const sm_train_options *o, run_memory
 {
     sm_model_spec es = o->spec;
     es.training = false;
+    /* the validation model takes the training weights as f32 (copy_params): its weights stay f32 */
+    es.precision = SM_PRECISION_FP32;
     if (ev && (sm_session_load(ev, &es, NULL) || sm_session_plan(ev, o->threads)))
         return sm_cli_fail(cmd, "%s", sm_last_error());
     rm->val = ev ? sm_plan_estimate(ev->plan) : 0;

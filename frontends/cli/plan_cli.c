@@ -20,7 +20,10 @@ const char *sm_plan_cli_help(void)
            "  --recompute P      recomputation (gradient checkpointing) for training: none (default),\n"
            "                     every:K (keep every K-th block boundary), sqrt, selective (recompute\n"
            "                     cheap ops), budget:BYTES (least extra FLOPs that fits), auto (= the\n"
-           "                     --budget, else the machine's auto budget)\n";
+           "                     --budget, else the machine's auto budget)\n"
+           "  --precision P      fp32 (default), bf16 or fp16: the storage type of the activations a\n"
+           "                     training step saves for its backward; of the weights for inference\n"
+           "                     (docs/mixed-precision.md)\n";
 }
 
 const char *sm_plan_cli_json_name(const char *name)
@@ -70,6 +73,12 @@ int sm_plan_cli_option(const char *cmd, sm_plan_cli *o, int argc, char **argv, i
         if (!val || sm_recompute_parse(val, &o->po.recompute)) {
             fprintf(stderr, "smallmind %s: --recompute: %s\n", cmd, val ? sm_last_error() : "needs a policy (none, "
                     "every:K, sqrt, selective, budget:BYTES or auto)");
+            return -1;
+        }
+        ++*i;
+    } else if (!strcmp(a, "--precision")) {
+        if (!val || sm_precision_parse(val, &o->po.precision)) {
+            fprintf(stderr, "smallmind %s: --precision: %s\n", cmd, val ? sm_last_error() : "needs fp32, bf16 or fp16");
             return -1;
         }
         ++*i;

@@ -23,7 +23,8 @@ static sm_status open_checkpoint(const sm_pretrained_options *o, sm_session *s, 
     if (st) return st;
     if (!rf.model[0]) return sm_error(SM_ERR_FORMAT, "%s: no 'model' in its metadata: give a checkpoint written by "
                                       "`smallmind train --save`, or GPT-2 weights with --gpt2", o->checkpoint);
-    sm_model_spec spec = {.name = rf.model, .batch = o->batch, .seq = o->seq ? o->seq : rf.seq, .inference = o->inference};
+    sm_model_spec spec = {.name = rf.model, .batch = o->batch, .seq = o->seq ? o->seq : rf.seq, .inference = o->inference,
+                          .precision = o->precision};
     sm_model_spec_split_defines(&spec, rf.defines);
     st = sm_cli_tokenizer_open(o->tokenizer ? o->tokenizer : rf.tokenizer, tok);
     if (!st) st = sm_session_open(s, &spec, NULL, o->threads);
@@ -46,10 +47,9 @@ static sm_status load_gpt2(sm_session *s, const sm_gpt2_weights *w, const char *
         if (a->numel < n || (a->numel != n && strcmp(name, "wte")))
             return sm_error(SM_ERR_FORMAT, "%s: '%s' has %lld values, the model needs %lld", path, name,
                             (long long)a->numel, (long long)n);
-        void *dst;
-        sm_status st = sm_runtime_data(s->rt, i, &dst);
+        /* set, not a copy into sm_runtime_data: a 16-bit weight (--precision) is converted there */
+        sm_status st = sm_runtime_set(s->rt, i, a->data, (size_t)n * sizeof(float));
         if (st) return st;
-        memcpy(dst, a->data, (size_t)n * sizeof(float));
     }
     return SM_OK;
 }
@@ -77,6 +77,7 @@ static sm_status open_gpt2(const sm_pretrained_options *o, sm_session *s, sm_tok
     c.with_loss = !o->inference;
     memset(s, 0, sizeof *s);
     s->m.gpt = c;
+    s->precision = o->precision;
     st = sm_graph_create(&s->m.g);
     if (!st) st = sm_gpt_build(s->m.g, &c, &s->m.io);
     if (!st) st = sm_session_start(s, o->threads);

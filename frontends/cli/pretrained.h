@@ -12,6 +12,7 @@ typedef struct sm_pretrained_options {
     int batch, seq;           /* 0 = the model's */
     bool inference;           /* logits, no loss (generate) */
     int threads;
+    sm_precision precision;   /* --precision: bf16/fp16 store the weights in 16 bits */
 } sm_pretrained_options;
 
 sm_status sm_pretrained_open(const sm_pretrained_options *o, sm_session *s, sm_tokenizer **tok);

@@ -77,6 +77,7 @@ sm_status sm_session_load(sm_session *s, const sm_model_spec *spec, const sm_ada
     sm_model_spec sp = *spec;
     sp.adamw = adamw;
     s->recompute = spec->recompute;
+    s->precision = spec->precision;
     return sm_model_load(&sp, &s->m);
 }
 
@@ -92,6 +93,7 @@ sm_status sm_session_plan(sm_session *s, int threads)
     sm_plan_options_default(&po);
     po.n_threads = threads;
     po.recompute = s->recompute;
+    po.precision = s->precision;
     sm_status st = sm_plan_create(s->m.g, &po, &s->plan);
     if (st) sm_session_close(s);
     return st;

@@ -19,6 +19,7 @@ typedef struct sm_session {
     sm_plan *plan;
     sm_runtime *rt;
     sm_recompute_policy recompute;   /* the plan's (sm_session_open takes the spec's) */
+    sm_precision precision;          /* the plan's (sm_session_open takes the spec's) */
 } sm_session;
 
 /* Builds spec's model (training: with backward and AdamW), plans it for `threads` and creates its

@@ -33,6 +33,8 @@ static void help(void)
            "  --recompute P        recompute activations in the backward instead of keeping them: none\n"
            "                       (default), every:K, sqrt, selective, budget:BYTES, auto (see `smallmind\n"
            "                       plan --help`); the results are bitwise the same\n"
+           "  --precision P        fp32 (default), bf16 or fp16: storage of the activations saved for\n"
+           "                       the backward (docs/mixed-precision.md)\n"
            "  --budget BYTES|auto  the run's memory limit (512M, 8G); default auto: the smallest of RAM,\n"
            "                       available RAM and the container limit\n"
            "  --val-every N        validation loss every N steps (default 100; 0 = never, and no\n"
@@ -180,6 +182,13 @@ int sm_train_parse(const char *cmd, int argc, char **argv, sm_train_options *o)
             if (!sm_cli_int(cmd, a, val, 1, INT64_MAX, &v)) return 2;
             o->loss_scale_interval = v;
             o->loss_scale_given = true;
+            i++;
+        }
+        else if (!strcmp(a, "--precision")) {
+            if (!val || sm_precision_parse(val, &o->spec.precision)) {
+                fprintf(stderr, "smallmind %s: --precision: %s\n", cmd, val ? sm_last_error() : "needs fp32, bf16 or fp16");
+                return 2;
+            }
             i++;
         }
         else if (!strcmp(a, "--recompute")) {
