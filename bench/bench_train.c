@@ -1,7 +1,7 @@
 /* bench_train.c — time of one whole training step (forward, backward, AdamW) of the GPT template, as
  * JSON, against the FP32 peak of this machine measured in the same run.
  *
- *   bench_train [--steps N] [--warmup W] [--config c|b|gpt2] [--threads 1|2] [--top K]
+ *   bench_train [--steps N] [--warmup W] [--config c|b|gpt2] [--threads 1|2] [--top K] [--precision P,...]
  *
  * Configs (issue 3, point 9):
  *   c     L=6  C=384 H=6  V=256   B=8 T=256   byte-level demo model
@@ -33,6 +33,10 @@
  * slowest thread). Each node's median over the timed steps is taken (robust to one disturbed step);
  * "by_op" sums those by op kind, "top" lists the slowest nodes by name.
  * Peak RSS is reset (/proc/self/clear_refs) before each run and read after it.
+ *
+ * --precision fp32,bf16 (default fp32) plans each config under each policy in turn, one after the
+ * other at the same thread count, so their step times are side by side in one run ("precision" in
+ * each result; "speedup_vs_first" against the list's first policy).
  */
 #include <math.h>
 #include <stdio.h>
@@ -59,6 +63,8 @@ typedef struct opts {
     int steps, warmup, top;
     const char *only;    /* one config by name, or NULL for all */
     int threads;         /* 0 = 1 and 2 */
+    sm_precision prec[SM_PRECISION_COUNT];   /* --precision: the policies, in order */
+    int n_prec;
 } opts;
 
 /* The model FLOPs of the header comment. */
@@ -206,7 +212,8 @@ static int print_profile(sm_json *j, const step_log *lg, const sm_runtime *rt, c
 }
 
 /* Builds, plans and trains one config at one thread count; prints its result object. */
-static int bench_one(sm_json *j, const bench_config *bc, int threads, const opts *o)
+static int bench_one(sm_json *j, const bench_config *bc, int threads, const opts *o, sm_precision prec,
+                     double *ms_first)
 {
     sm_gpt_config c;
     sm_gpt_config_default(&c);
@@ -229,6 +236,7 @@ static int bench_one(sm_json *j, const bench_config *bc, int threads, const opts
     sm_plan_options_default(&po);
     po.strategy = SM_PLAN_PACKED;
     po.n_threads = threads;
+    po.precision = prec;
     const double peak_before = probe_peak(threads);
     reset_peak_rss();
     if (sm_graph_create(&g) || sm_gpt_build(g, &c, &io)) return die("build");
@@ -240,7 +248,7 @@ static int bench_one(sm_json *j, const bench_config *bc, int threads, const opts
     const size_t n_tok = (size_t)bc->B * bc->T;
     int32_t *tok = malloc(n_tok * sizeof *tok), *tgt = malloc(n_tok * sizeof *tgt);
     double *times = malloc((size_t)o->steps * sizeof *times);
-    const int n_nodes = sm_graph_node_count(g);
+    const int n_nodes = sm_graph_node_count(sm_plan_graph(p));   /* the plan's steps: passes add nodes */
     step_log lg = {n_nodes, o->steps, calloc((size_t)n_nodes, sizeof(double)),
                    malloc((size_t)n_nodes * o->steps * sizeof(double))};
     if (!tok || !tgt || !times || !lg.prev || !lg.sec) return die("out of memory");
@@ -281,8 +289,11 @@ static int bench_one(sm_json *j, const bench_config *bc, int threads, const opts
     sm_json_int(j, "context", bc->context);
     sm_json_int(j, "params", n_params(g));
     sm_json_int(j, "threads", threads);
+    sm_json_str(j, "precision", sm_precision_name(prec));
     sm_json_int(j, "nodes", sm_graph_node_count(g));
     sm_json_num(j, "ms_per_step", med * 1e3);
+    if (*ms_first > 0) sm_json_num(j, "speedup_vs_first", *ms_first / (med * 1e3));
+    else *ms_first = med * 1e3;
     sm_json_num(j, "ms_per_step_min", times[0] * 1e3);
     sm_json_num(j, "ms_per_step_max", times[o->steps - 1] * 1e3);
     sm_json_num(j, "tokens_per_s", (double)n_tok / med);
@@ -299,7 +310,7 @@ static int bench_one(sm_json *j, const bench_config *bc, int threads, const opts
     sm_json_int(j, "plan_bytes", (int64_t)sm_plan_total_bytes(p));
     sm_json_num(j, "loss_first", loss_first);
     sm_json_num(j, "loss_last", loss);
-    int err = print_profile(j, &lg, rt, g, o->top);
+    int err = print_profile(j, &lg, rt, sm_plan_graph(p), o->top);
     sm_json_obj_end(j);
     fflush(j->f);
     free(tok), free(tgt), free(times), free(lg.prev), free(lg.sec);
@@ -311,13 +322,14 @@ static int bench_one(sm_json *j, const bench_config *bc, int threads, const opts
 
 static int usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s [--steps N] [--warmup W] [--config c|b|gpt2] [--threads 1|2] [--top K]\n", argv0);
+    fprintf(stderr, "usage: %s [--steps N] [--warmup W] [--config c|b|gpt2] [--threads 1|2] [--top K] "
+                    "[--precision fp32,bf16,...]\n", argv0);
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    opts o = {.steps = 5, .warmup = 2, .top = 12, .only = NULL, .threads = 0};
+    opts o = {.steps = 5, .warmup = 2, .top = 12, .only = NULL, .threads = 0, .prec = {SM_PRECISION_FP32}, .n_prec = 1};
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc) return usage(argv[0]);
         if (!strcmp(argv[i], "--steps")) o.steps = atoi(argv[++i]);
@@ -325,6 +337,14 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--top")) o.top = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--config")) o.only = argv[++i];
         else if (!strcmp(argv[i], "--threads")) o.threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--precision")) {
+            char list[64], *save = NULL;
+            snprintf(list, sizeof list, "%s", argv[++i]);
+            o.n_prec = 0;
+            for (char *w = strtok_r(list, ",", &save); w; w = strtok_r(NULL, ",", &save))
+                if (o.n_prec == SM_PRECISION_COUNT || sm_precision_parse(w, &o.prec[o.n_prec++])) return usage(argv[0]);
+            if (!o.n_prec) return usage(argv[0]);
+        }
         else return usage(argv[0]);
     }
     if (o.steps < 1 || o.warmup < 0 || o.top < 0 || o.threads < 0 || o.threads > 2) return usage(argv[0]);
@@ -347,8 +367,11 @@ int main(int argc, char **argv)
     int err = 0;
     for (int k = 0; k < N_CONFIGS && !err; k++) {
         if (o.only && strcmp(o.only, configs[k].name)) continue;
-        for (int t = 1; t <= 2 && !err; t++)
-            if (!o.threads || o.threads == t) err = bench_one(&j, &configs[k], t, &o);
+        for (int t = 1; t <= 2 && !err; t++) {
+            double ms_first = 0;
+            for (int q = 0; q < o.n_prec && !err; q++)
+                if (!o.threads || o.threads == t) err = bench_one(&j, &configs[k], t, &o, o.prec[q], &ms_first);
+        }
     }
     sm_json_arr_end(&j);
     load_avg(load1);

@@ -72,4 +72,10 @@ void sm_gemm_bf16_force_portable(int on);
 void sm_gemm_bf16_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const void *A, sm_dtype a_type,
                       int64_t lda, const void *B, sm_dtype b_type, int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* Per-thread scratch for a kernel that runs either gemm (the plan's precision policy picks). */
+static inline size_t sm_gemm_any_workspace(void)
+{
+    return sm_gemm_workspace() > sm_gemm_bf16_workspace() ? sm_gemm_workspace() : sm_gemm_bf16_workspace();
+}
+
 #endif

@@ -10,13 +10,16 @@
 
 /* ---- the one gemm call ----
  * Every product of matmul and linear goes through here, team or serial; A and B may be stored f32,
- * f16 or bf16 (the precision pass hands them 16-bit saved activations and weights). This is the one
- * place to send 16-bit operands to a 16-bit gemm (ops/gemm_bf16*.c) instead of widening them in the
- * f32 gemm's packing. */
+ * f16 or bf16 (the precision pass hands them 16-bit saved activations and weights). Under the bf16
+ * policy (k->bf16) the products are bf16 (ops/gemm_bf16*.c: f32 operands rounded while packing, f32
+ * accumulation), about twice the f32 gemm's speed on CPUs with AVX-512 BF16; otherwise 16-bit
+ * operands are widened exactly in the f32 gemm's packing. */
 static void mm_gemm(const sm_kernel_args *k, bool team, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
                     sm_dtype at, int64_t lda, const void *B, sm_dtype bt, int64_t ldb, float beta, float *C, int64_t ldc)
 {
-    if (team) sm_gemm_f32_mixed(ta, tb, M, N, K, A, at, lda, B, bt, ldb, beta, C, ldc, k->work);
+    if (k->bf16 && team) sm_gemm_bf16(ta, tb, M, N, K, A, at, lda, B, bt, ldb, beta, C, ldc, k->work);
+    else if (k->bf16) sm_gemm_bf16_ref(ta, tb, M, N, K, A, at, lda, B, bt, ldb, beta, C, ldc);
+    else if (team) sm_gemm_f32_mixed(ta, tb, M, N, K, A, at, lda, B, bt, ldb, beta, C, ldc, k->work);
     else sm_gemm_f32_mixed_ref(ta, tb, M, N, K, A, at, lda, B, bt, ldb, beta, C, ldc);
 }
 
@@ -94,7 +97,7 @@ static double flops_matmul(const sm_graph *g, const sm_node *n)
 static size_t work_gemm(const sm_graph *g, const sm_node *n)
 {
     (void)g, (void)n;
-    return sm_gemm_workspace();
+    return sm_gemm_any_workspace();
 }
 
 const sm_op_def sm_op_matmul = {

@@ -22,6 +22,8 @@ typedef struct sm_kernel_args {
     void *shared;              /* scratch every thread of the team sees: shared_bytes (the op's
                                   shared_workspace), after the threads' regions */
     size_t shared_bytes;
+    bool bf16;                 /* the plan's precision policy is bf16: products of the gemm-based
+                                  kernels (matmul, linear) are bf16 (sm_gemm_bf16), f32-accumulated */
 } sm_kernel_args;
 
 /* Forward kernel: called by EVERY thread of the executor's parallel region at once; it splits the

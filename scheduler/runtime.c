@@ -67,6 +67,7 @@ static sm_status bind(sm_runtime *rt)
         a->work_bytes = p->work_per_thread;
         a->shared = (char *)rt->base[SM_ARENA_WORK] + p->work_per_thread * (uint64_t)p->n_threads;
         a->shared_bytes = p->work_shared;
+        a->bf16 = p->opts.precision == SM_PRECISION_BF16;
     }
     return SM_OK;
 }

@@ -55,9 +55,9 @@ typedef struct sm_model {
 
 /* Lists the built-in templates into a string for --help. */
 const char *sm_cli_templates_help(void);
-/* The storage type of the model's activations and gradients, which --loss-scale auto follows: f16
- * when some tensor of its forward graph is f16 (a graph file's casts), else f32. The precision
- * pass's choice (--precision) is to be connected here too. */
+/* The 16-bit type the model's saved activations are stored in, which --loss-scale auto follows: the
+ * --precision policy's (fp16: f16, bf16: bf16), else f16 when some tensor of its forward graph is f16
+ * (a graph file's casts), else f32. */
 sm_dtype sm_model_storage(const sm_model_spec *spec, const sm_graph *g);
 /* Builds the model; with spec->training also its backward and AdamW step. */
 sm_status sm_model_load(const sm_model_spec *spec, sm_model *m);

@@ -131,7 +131,7 @@ static int search(sm_plan_cli *o, const extras *ex, int fixed, bool over_t, int 
 int sm_cmd_fit(int argc, char **argv)
 {
     const char *cmd = "fit";
-    sm_plan_cli o = {.spec = {.name = "gpt", .inference = true}};
+    sm_plan_cli o = {.spec = {.name = "gpt", .inference = true, .loss_scale = SM_CLI_LOSS_SCALE_AUTO}};   /* as train */
     sm_plan_options_default(&o.po);
     bool have_budget = false;
     extras ex = {.process = sm_cli_rss(), .validation = true};

@@ -69,7 +69,7 @@ static sm_status plan_decode(const sm_plan_cli *o, int window, int sink, sm_mode
 int sm_cmd_plan(int argc, char **argv)
 {
     const char *cmd = "plan";
-    sm_plan_cli o = {.spec = {.name = "gpt", .inference = true}};
+    sm_plan_cli o = {.spec = {.name = "gpt", .inference = true, .loss_scale = SM_CLI_LOSS_SCALE_AUTO}};   /* as train */
     long long ranks = 1, window = 0, sink = 0;
     bool decode = false;
     sm_plan_options_default(&o.po);

@@ -179,7 +179,8 @@ static sm_status load_file(const sm_model_spec *spec, sm_model *m)
 
 sm_dtype sm_model_storage(const sm_model_spec *spec, const sm_graph *g)
 {
-    (void)spec;   /* where --precision (the precision pass) will be read */
+    if (spec->precision == SM_PRECISION_FP16) return SM_F16;   /* --precision: the pass stores activations f16 */
+    if (spec->precision == SM_PRECISION_BF16) return SM_BF16;
     for (int i = 0; i < sm_graph_tensor_count(g); i++) {
         sm_dtype t;
         if (!sm_tensor_info(g, i, NULL, &t, NULL, NULL, NULL) && t == SM_F16) return SM_F16;
