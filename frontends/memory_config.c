@@ -18,6 +18,9 @@ static sm_status read_plan(const sm_plan *p, sm_memory_config *c)
     c->recompute = ri.asked;
     c->recompute_applied = ri.kind;
     c->recompute_every = ri.every;
+    sm_plan_precision_info pi;
+    if ((st = sm_plan_precision(p, &pi))) return st;
+    c->precision = pi.policy;
     const sm_graph *g = sm_plan_graph(p);
     for (sm_tensor t = 0; t < sm_graph_tensor_count(g); t++) {
         sm_dtype dt;
@@ -51,20 +54,21 @@ sm_status sm_memory_config_get(const sm_plan *plan, uint64_t budget, sm_memory_c
     sm_plan_options_default(&po);
     out->recompute = po.recompute;
     out->recompute_applied = po.recompute.kind;
+    out->precision = po.precision;
     return SM_OK;
 }
 
-/* "f32" or "f32 (120 tensors), f16 (24 tensors)": the storage types in use. */
+/* "fp32: f32 (120 tensors)" or "bf16: f32 (120 tensors), bf16 (24 tensors)": the policy and the
+ * storage types in use. */
 static void precision_str(const sm_memory_config *c, char *buf, size_t cap)
 {
-    size_t n = 0;
-    buf[0] = '\0';
+    size_t n = (size_t)snprintf(buf, cap, "%s: ", sm_precision_name(c->precision));
     for (int d = 0; d < SM_DTYPE_COUNT && n < cap; d++)
         if (c->n_stored[d])
-            n += (size_t)snprintf(buf + n, cap - n, "%s%s (%d tensors)", n ? ", " : "", sm_dtype_name((sm_dtype)d),
-                                  c->n_stored[d]);
-    if (!c->from_plan) snprintf(buf, cap, "f32 (every tensor under the default policy fp32; --precision bf16 or fp16 "
-                                "stores the activations a training step saves in 16 bits)");
+            n += (size_t)snprintf(buf + n, cap - n, "%s%s (%d tensors)", buf[n - 2] == ':' ? "" : ", ",
+                                  sm_dtype_name((sm_dtype)d), c->n_stored[d]);
+    if (!c->from_plan) snprintf(buf, cap, "fp32: f32 (every tensor; --precision bf16 or fp16 stores the activations a "
+                                "training step saves, or an inference model's weights, in 16 bits)");
 }
 
 static const char *applied_str(const sm_memory_config *c, char *buf, size_t cap)
@@ -89,11 +93,13 @@ sm_status sm_memory_config_report(const sm_memory_config *c, sm_report_format f,
     if (f == SM_REPORT_JSON) {
         sm_buf_printf(&j, "{\"ram\": %llu, \"available\": %llu, \"cgroup_limit\": %llu, \"budget\": %llu, "
                            "\"budget_given\": %s, \"recommended_context\": %lld, \"window\": %lld, \"stride\": %lld, "
-                           "\"from_plan\": %s, \"recompute\": \"%s\", \"recompute_applied\": \"%s\", \"precision\": \"",
+                           "\"from_plan\": %s, \"recompute\": \"%s\", \"recompute_applied\": \"%s\", \"precision_policy\": \"%s\", "
+                           "\"precision\": \"",
                            (unsigned long long)s->total, (unsigned long long)s->available,
                            (unsigned long long)s->cgroup_limit, (unsigned long long)c->budget,
                            c->budget_given ? "true" : "false", (long long)c->context, (long long)c->window,
-                           (long long)c->stride, c->from_plan ? "true" : "false", asked, applied);
+                           (long long)c->stride, c->from_plan ? "true" : "false", asked, applied,
+                           sm_precision_name(c->precision));
         int first = 1;   /* the storage types in use, "f32" or "f32+f16" */
         for (int d = 0; d < SM_DTYPE_COUNT; d++)
             if (c->n_stored[d] || (!c->from_plan && d == SM_F32)) {

@@ -911,6 +911,7 @@ typedef struct sm_memory_config {
     sm_recompute_policy recompute;  /* the recompute policy asked for */
     sm_recompute_kind recompute_applied;  /* what it resolved to (NONE, EVERY, SELECTIVE) */
     int recompute_every;            /* K when EVERY */
+    sm_precision precision;         /* the precision policy (fp32, bf16, fp16) */
     int n_stored[SM_DTYPE_COUNT];   /* the plan's float tensors stored in each type (precision) */
     int n_kv;                       /* KV cache tensors */
     uint64_t kv_bytes;              /* the KV arena */

@@ -49,11 +49,25 @@ Test(memory_config, with_a_plan_it_reads_the_plan)
         sm_tensor_info(lg, t, NULL, &dt, NULL, NULL, NULL);
         floats += dt != SM_I32;
     }
-    cr_assert(c.n_stored[SM_F32] == floats && c.n_stored[SM_F16] == 0, "every float tensor is f32 today");
+    cr_assert(c.n_stored[SM_F32] == floats && c.n_stored[SM_F16] == 0, "every float tensor is f32 under fp32");
     cr_assert(c.n_kv == 0 && c.kv_bytes == 0 && c.plan_estimate == sm_plan_estimate(p));
     char *json;
     cr_assert_eq(sm_memory_config_report(&c, SM_REPORT_JSON, &json), SM_OK);
-    cr_assert(strstr(json, "\"recompute_applied\": \"every:2\"") && strstr(json, "\"precision\": \"f32\""), "%s", json);
+    cr_assert(strstr(json, "\"recompute_applied\": \"every:2\"") && strstr(json, "\"precision\": \"f32\"") &&
+              strstr(json, "\"precision_policy\": \"fp32\""), "%s", json);
+    free(json);
+    sm_plan_free(p);
+    /* a bf16 plan: its policy, and the saved activations it stores in bf16 */
+    po.precision = SM_PRECISION_BF16;
+    cr_assert_eq(sm_plan_create(g, &po, &p), SM_OK, "%s", sm_last_error());
+    cr_assert_eq(sm_memory_config_get(p, budget, &c), SM_OK, "%s", sm_last_error());
+    cr_assert(c.precision == SM_PRECISION_BF16 && c.n_stored[SM_BF16] > 0 && c.n_stored[SM_F32] > 0);
+    cr_assert_eq(sm_memory_config_report(&c, SM_REPORT_JSON, &json), SM_OK);
+    cr_assert(strstr(json, "\"precision_policy\": \"bf16\"") && strstr(json, "\"precision\": \"f32+bf16\""), "%s",
+              json);
+    free(json);
+    cr_assert_eq(sm_memory_config_report(&c, SM_REPORT_TEXT, &json), SM_OK);
+    cr_assert(strstr(json, "precision   bf16: f32 ("), "%s", json);
     free(json);
     sm_plan_free(p);
     sm_graph_free(g);
