@@ -19,15 +19,7 @@
 
 static char dir[256];
 
-/* dir/name, in one of a few rotating buffers so that several can be used in one call */
-static const char *at(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+static const char *at(const char *name) { return sm_test_path(dir, name); }
 
 /* a.st: two steps of gpt-tiny, saved after step 1 of 2 (so a resume has a step to run); small.txt:
  * a text for eval to score quickly */

@@ -13,14 +13,7 @@
 
 static char dir[256];
 
-static const char *at(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+static const char *at(const char *name) { return sm_test_path(dir, name); }
 
 /* m.st: two steps of gpt-tiny at T = 32 (generation's window) */
 static void setup(void)

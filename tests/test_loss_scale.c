@@ -731,14 +731,7 @@ Test(scaled_gpt, overflowing_scale_skips_every_step, .timeout = 120)
 #define FORCED "--loss-scale dynamic --loss-scale-init 4.6e18 --loss-scale-interval 2"
 
 static char dir[256];
-static const char *at(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+static const char *at(const char *name) { return sm_test_path(dir, name); }
 static void setup(void)
 {
     snprintf(dir, sizeof dir, "/tmp/sm_loss_scale_XXXXXX");

@@ -20,6 +20,15 @@ const char *sm_test_corpus(void)
     return path;
 }
 
+const char *sm_test_path(const char *dir, const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
 int sm_test_sh(const char *fmt, ...)
 {
     char cmd[4096];
