@@ -450,7 +450,10 @@ const char *sm_recompute_str(const sm_recompute_policy *r, char *buf, size_t cap
  * only 16-bit-reading kernels use (matmul/linear weights, embedding tables) are stored in the 16-bit
  * type; the runtime converts at its boundary: sm_runtime_set/get take and give f32 for them,
  * sm_runtime_init_params rounds, and sm_runtime_data refuses them (SM_ERR_UNSUPPORTED). Kernels
- * compute in f32; a cast node is inserted where a kernel cannot read the stored type.
+ * compute in f32, except that under BF16 the products of matmul, linear and lm_head_ce are bf16
+ * (operands rounded while packing, f32 accumulation; AVX-512 BF16 where the CPU has it, else a
+ * portable kernel with the same bits); a cast node is inserted where a kernel cannot read the stored
+ * type.
  * SM_PRECISION_FP32 leaves the graph exactly as it is (bitwise today's results). */
 typedef enum sm_precision {
     SM_PRECISION_FP32 = 0,
