@@ -106,17 +106,6 @@ static void expect_fail(int rc, const char *want, const char *args)
     cr_assert(strstr(err, want), "%s: stderr '%s' lacks '%s'", args, err, want);
 }
 
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    static char buf[1 << 16];
-    *n = fread(buf, 1, sizeof buf - 1, f);
-    buf[*n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static void nan_in_fc(const char *name, float *x, int64_t n)
 {
     if (!strcmp(name, "h1.mlp.fc.w") && n > 7) x[7] = NAN;
@@ -161,13 +150,14 @@ Test(checkpoint_cli, eval_json_holds_no_bare_infinity)
     cr_assert_eq(sm_test_sh("%s eval --checkpoint %s --data %s -T 16 -B 8 --json > %s", sm_test_cli(), at("huge.st"),
                             at("small.txt"), at("out")), 0);
     size_t n;
-    char *text = slurp(at("out"), &n);
+    char *text = sm_test_read(at("out"), &n);
     sm_json_doc *d;
     cr_assert_eq(sm_json_parse(text, n, "eval --json", NULL, &d), SM_OK, "%s", sm_last_error());
     const sm_json_value *ce = sm_json_get(sm_json_root(d), "cross_entropy");
     cr_assert(ce && ce->type == SM_JSON_NUMBER && ce->num > 1e20, "%s", text);
     cr_assert_eq(sm_json_get(sm_json_root(d), "perplexity")->type, SM_JSON_NULL, "%s", text);
     sm_json_free(d);
+    free(text);
 }
 
 /* A tokenizer with ids the model has no embedding for is refused, as train refuses it. */
@@ -295,10 +285,12 @@ Test(checkpoint_cli, raw_output_writes_the_bytes)
     cr_assert_eq(sm_test_sh("%s generate --checkpoint %s -n 3 --temperature 0 > %s", sm_test_cli(), at("e9.st"),
                             at("text")), 0);
     size_t n;
-    char *out = slurp(at("raw"), &n);
+    char *out = sm_test_read(at("raw"), &n);
     cr_assert_eq(n, 4);
     cr_assert_eq(memcmp(out, "\xE9\xE9\xE9\n", 4), 0);
-    out = slurp(at("text"), &n);
+    free(out);
+    out = sm_test_read(at("text"), &n);
     cr_assert_eq(n, 10);
     cr_assert_eq(memcmp(out, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\n", 10), 0);
+    free(out);
 }

@@ -12,6 +12,7 @@
 
 #include "frontends/graph_prune.h"
 #include "graph/graph.h"
+#include "helpers/cli_run.h"
 #include "smallmind.h"
 
 #define OK(call) cr_assert_eq((call), SM_OK, "%s", sm_last_error())
@@ -393,15 +394,7 @@ Test(examples, template_weights_load_into_the_file_model)
 
 /* ---- the CLI on graph files ---- */
 
-static int sh(const char *cmd, char *out, size_t cap)
-{
-    FILE *p = popen(cmd, "r");
-    cr_assert(p, "%s", cmd);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int sh(const char *cmd, char *out, size_t cap) { return sm_test_capture(out, cap, "%s", cmd); }
 
 Test(cli, check_and_print_graph_files)
 {

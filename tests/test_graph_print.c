@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "graph/graph.h"
+#include "helpers/cli_run.h"
 #include "smallmind.h"
 
 /* ---- comparing graphs field by field ---- */
@@ -296,17 +297,6 @@ Test(identity, hash_changes_with_any_part_of_the_graph)
 
 /* ---- saving ---- */
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "%s", path);
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static void spit(const char *path, const char *text)
 {
     FILE *f = fopen(path, "wb");
@@ -324,7 +314,7 @@ Test(save, atomic_write_with_checksum_verified_on_load)
     OK(sm_graph_save_file(g, path));
     OK(sm_graph_save_file(g, path)); /* replacing an existing file */
 
-    char *text, *saved = slurp(path);
+    char *text, *saved = sm_test_read(path, NULL);
     OK(sm_graph_print(g, &text));
     size_t n = strlen(text);
     char line[80];
@@ -344,7 +334,7 @@ Test(save, atomic_write_with_checksum_verified_on_load)
     cr_assert_eq(entries, 1);
 
     /* an edit after saving is caught; deleting the checksum line accepts it */
-    char *edited = strdup(saved);
+    char *edited = saved;   /* our own copy: edited in place */
     char *p = strstr(edited, "init=normal(0.1)");
     cr_assert(p);
     p[14] = '2'; /* normal(0.1) -> normal(0.2) */

@@ -739,21 +739,6 @@ static void setup(void)
 }
 static void teardown(void) { sm_test_sh("rm -rf %s", dir); }
 
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)len + 1);
-    cr_assert_eq(fread(b, 1, (size_t)len, f), (size_t)len);
-    b[len] = 0;
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
 /* Lines of the log holding `what`. */
 static int count_lines(const char *log, const char *what)
 {
@@ -774,8 +759,8 @@ Test(train_loss_scale, resume_is_exact_across_overflows, .init = setup, .fini = 
     cr_assert_eq(sm_test_sh("%s train --data %s --threads 2 --log-every 1 --val-every 0 --resume %s --save %s > %s", cli,
                             data, at("b.st"), at("b.st"), at("b2.log")), 0);
     size_t na, nb, n1, n2;
-    char *a = slurp(at("a.st"), &na), *b = slurp(at("b.st"), &nb), *l1 = slurp(at("b1.log"), &n1),
-         *l2 = slurp(at("b2.log"), &n2);
+    char *a = sm_test_read(at("a.st"), &na), *b = sm_test_read(at("b.st"), &nb), *l1 = sm_test_read(at("b1.log"), &n1),
+         *l2 = sm_test_read(at("b2.log"), &n2);
     int before = count_lines(l1, "(overflow: skipped)"), after = count_lines(l2, "(overflow: skipped)");
     cr_expect_gt(before, 0, "overflows before the save:\n%s", l1);
     cr_expect_gt(after, 0, "overflows after the resume:\n%s", l2);
@@ -790,7 +775,7 @@ Test(train_loss_scale, resume_is_exact_across_overflows, .init = setup, .fini = 
     snprintf(skipped, sizeof skipped, ", %d steps skipped so far", atoi(last + 10));
     cr_assert_eq(sm_test_sh("%s train --data %s --threads 2 --val-every 0 --resume %s --steps 13 --loss-scale 1024 > %s",
                             cli, data, at("b.st"), at("c.log")), 0);
-    char *l3 = slurp(at("c.log"), &n1);
+    char *l3 = sm_test_read(at("c.log"), &n1);
     cr_expect(strstr(l3, "loss scaling fixed: scale 1024") && strstr(l3, skipped), "expected '%s':\n%s", skipped, l3);
     free(a), free(b), free(l1), free(l2), free(l3);
 }
@@ -809,11 +794,11 @@ Test(train_loss_scale, off_auto_and_power_of_two, .init = setup, .fini = teardow
                             at("fixed.st"), at("fixed.log")), 0);
     cr_expect_eq(sm_test_sh("cmp -s %s %s", at("auto.st"), at("off.st")), 0, "auto is off for an f32 model");
     size_t n;
-    char *log = slurp(at("auto.log"), &n), *fl = slurp(at("fixed.log"), &n);
+    char *log = sm_test_read(at("auto.log"), &n), *fl = sm_test_read(at("fixed.log"), &n);
     cr_expect_null(strstr(log, "skipped"), "no scaling, nothing on the progress line:\n%s", log);
     cr_expect(strstr(fl, "| scale 1024 | skipped 0"), "the progress line shows the scale and the skipped steps:\n%s", fl);
     /* the tensors: every "sm.xxh3.<name>" checksum of the two files is the same */
-    char *x = slurp(at("off.st"), &n), *y = slurp(at("fixed.st"), &n);
+    char *x = sm_test_read(at("off.st"), &n), *y = sm_test_read(at("fixed.st"), &n);
     int compared = 0;   /* (the headers start after 8 bytes of length, which hold zeros) */
     for (const char *p = x + 8; (p = strstr(p, "\"sm.xxh3.")); p++) {
         char key[160];
@@ -842,7 +827,7 @@ Test(train_loss_scale, auto_is_dynamic_for_an_f16_model, .init = setup, .fini = 
     cr_assert_eq(sm_test_sh("%s train %s -T 16 --val-every 0 --log-every 1 --threads 2 --steps 2 --loss-scale off "
                             "--data %s > %s", cli, at("f16.smg"), data, at("off.log")), 0);
     size_t n;
-    char *a = slurp(at("auto.log"), &n), *o = slurp(at("off.log"), &n);
+    char *a = sm_test_read(at("auto.log"), &n), *o = sm_test_read(at("off.log"), &n);
     cr_expect(strstr(a, "loss scaling dynamic: scale 65536") && strstr(a, "step 2/2") && strstr(a, "| skipped 0"),
               "auto on an f16 model:\n%s", a);
     cr_expect(!strstr(o, "loss scaling") && !strstr(o, "skipped"), "--loss-scale off:\n%s", o);
@@ -859,7 +844,7 @@ Test(train_loss_scale, bad_options, .init = setup, .fini = teardown)
         int rc = sm_test_sh("%s train " TINY " --data %s --steps 1 %s > /dev/null 2> %s", cli, data, bad[i], at("err"));
         cr_expect_eq(rc, 2, "'%s' exits %d", bad[i], rc);
         size_t n;
-        char *e = slurp(at("err"), &n);
+        char *e = sm_test_read(at("err"), &n);
         cr_expect(strstr(e, "--loss-scale"), "'%s': the message names the option: %s", bad[i], e);
         free(e);
     }

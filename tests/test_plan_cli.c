@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "helpers/cli_run.h"
 #include "smallmind.h"
 
 typedef struct ran {
@@ -18,18 +18,9 @@ typedef struct ran {
 
 static ran cli(const char *args)
 {
-    const char *bin = getenv("SM_CLI");
-    cr_assert(bin, "SM_CLI is set by ctest (run the tests through ctest)");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "OMP_WAIT_POLICY=passive '%s' %s 2>&1", bin, args);
+    cr_assert(getenv("SM_CLI"), "SM_CLI is set by ctest (run the tests through ctest)");
     static ran r;
-    memset(&r, 0, sizeof r);
-    FILE *f = popen(cmd, "r");
-    cr_assert_not_null(f);
-    size_t n = fread(r.out, 1, sizeof r.out - 1, f);
-    r.out[n] = '\0';
-    int st = pclose(f);
-    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    r.rc = sm_test_capture(r.out, sizeof r.out, "OMP_WAIT_POLICY=passive '%s' %s 2>&1", sm_test_cli(), args);
     return r;
 }
 
