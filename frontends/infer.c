@@ -72,25 +72,6 @@ static sm_status same_layout(const sm_infer *s)
     return SM_OK;
 }
 
-static sm_status copy_weights(sm_infer *s, const sm_runtime *w)
-{
-    const sm_graph *g = s->g[DECODE], *wg = sm_runtime_graph(w);
-    for (int i = 0; i < g->n_t; i++) {
-        if (g->t[i].role != SM_ROLE_PARAM) continue;
-        sm_tensor j;
-        if (sm_graph_find(wg, g->t[i].name, &j))
-            return sm_error(SM_ERR_INVALID_ARG, "inference session: the weights have no tensor '%s'", g->t[i].name);
-        if (sm_tensor_numel(wg, j) != sm_rec_numel(&g->t[i]))
-            return sm_error(SM_ERR_INVALID_ARG, "inference session: weight '%s' has %lld values, the model needs "
-                            "%lld", g->t[i].name, (long long)sm_tensor_numel(wg, j), (long long)sm_rec_numel(&g->t[i]));
-        void *dst;
-        sm_status st = sm_runtime_data(s->rt[DECODE], i, &dst);
-        if (!st) st = sm_runtime_get(w, j, dst, sm_rec_bytes(&g->t[i]));
-        if (st) return st;
-    }
-    return SM_OK;
-}
-
 /* What the cache belongs to: the weights (their bytes, seeded with the model's structure) and the
  * layout of the KV arena. */
 static void describe(const sm_infer *s, sm_kv_header *h)
@@ -184,7 +165,8 @@ static sm_status create(sm_infer *s, const sm_gpt_config *model, const sm_runtim
     char scratch[64] __attribute__((aligned(64)));
     given[SM_ARENA_KV] = scratch;   /* not read until the cache is bound below */
     if ((st = sm_runtime_create_bound(s->g[DECODE], p, given, &s->rt[DECODE]))) return st;
-    st = weights ? copy_weights(s, weights) : sm_runtime_init_params(s->rt[DECODE], o->seed);
+    st = weights ? sm_runtime_copy_params(s->rt[DECODE], weights) : sm_runtime_init_params(s->rt[DECODE], o->seed);
+    if (st) sm_error_prefix(st, "inference session: ");
     sm_runtime_free(s->rt[DECODE]);
     s->rt[DECODE] = NULL;
     if (st) return st;

@@ -534,6 +534,11 @@ void sm_runtime_free(sm_runtime *rt);
 sm_status sm_runtime_set_threads(sm_runtime *rt, int n_threads);   /* 0 = OpenMP's default */
 /* Initialises every parameter by its sm_init rule, deterministically from seed. */
 sm_status sm_runtime_init_params(sm_runtime *rt, uint64_t seed);
+/* Copies every parameter of dst's graph from the tensor of the same name in src (same type and
+ * number of values), as sm_runtime_get and sm_runtime_set see them: a parameter either plan stores in
+ * 16 bits goes through f32. How one model's weights reach another instance of it (a validation
+ * model, an inference session). */
+sm_status sm_runtime_copy_params(sm_runtime *dst, const sm_runtime *src);
 /* Copies bytes in/out of a tensor; bytes must equal the tensor's size. */
 sm_status sm_runtime_set(sm_runtime *rt, sm_tensor t, const void *src, size_t bytes);
 sm_status sm_runtime_get(const sm_runtime *rt, sm_tensor t, void *dst, size_t bytes);

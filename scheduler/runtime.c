@@ -233,6 +233,37 @@ sm_status sm_runtime_init_params(sm_runtime *rt, uint64_t seed)
     return SM_OK;
 }
 
+sm_status sm_runtime_copy_params(sm_runtime *dst, const sm_runtime *src)
+{
+    if (!dst || !src) return sm_error(SM_ERR_INVALID_ARG, "copy_params: NULL runtime");
+    const sm_graph *g = dst->user, *sg = src->user;
+    for (int i = 0; i < g->n_t; i++) {
+        const sm_tensor_rec *r = &g->t[i];
+        if (r->role != SM_ROLE_PARAM) continue;
+        sm_tensor j;
+        if (sm_graph_find(sg, r->name, &j))
+            return sm_error(SM_ERR_INVALID_ARG, "copy_params: the source has no tensor '%s'", r->name);
+        if (sg->t[j].dtype != r->dtype || sm_rec_numel(&sg->t[j]) != sm_rec_numel(r))
+            return sm_error(SM_ERR_INVALID_ARG, "copy_params: '%s' is %s with %lld values in the source, the model "
+                            "needs %s with %lld", r->name, sm_dtype_name(sg->t[j].dtype),
+                            (long long)sm_rec_numel(&sg->t[j]), sm_dtype_name(r->dtype), (long long)sm_rec_numel(r));
+        const size_t bytes = sm_rec_bytes(r);
+        if (!converted(dst, i)) {   /* straight into dst's storage */
+            sm_status st = sm_runtime_get(src, j, dst->ptr[i], bytes);
+            if (st) return st;
+            dst->input_set[i] = true;
+            continue;
+        }
+        void *f32 = malloc(bytes);
+        if (!f32) return sm_error(SM_ERR_NOMEM, "copy_params: out of memory for '%s'", r->name);
+        sm_status st = sm_runtime_get(src, j, f32, bytes);
+        if (!st) st = sm_runtime_set(dst, i, f32, bytes);
+        free(f32);
+        if (st) return st;
+    }
+    return SM_OK;
+}
+
 /* The hook calls due after step s, if any: every thread enters (hook_after is the same for all), the
  * first barrier lets step s finish everywhere (a view step has no barrier of its own) and orders the
  * master's write of *st after every thread's read of the previous one; the second publishes it.

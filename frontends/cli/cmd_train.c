@@ -115,7 +115,7 @@ static int start_sessions(const char *cmd, const sm_train_options *o, run_memory
 {
     sm_model_spec es = o->spec;
     es.training = false;
-    /* the validation model takes the training weights as f32 (copy_params): its weights stay f32 */
+    /* the validation model evaluates the f32 master weights in f32 */
     es.precision = SM_PRECISION_FP32;
     if (ev && (sm_session_load(ev, &es, NULL) || sm_session_plan(ev, o->threads)))
         return sm_cli_fail(cmd, "%s", sm_last_error());
@@ -199,26 +199,6 @@ static double unigram_entropy(const int32_t *tok, int64_t n, int V)
     return h;
 }
 
-/* Copies the training session's parameters into the evaluation session (same names). */
-static sm_status copy_params(sm_session *from, sm_session *to)
-{
-    const sm_graph *g = to->m.g;
-    for (int i = 0; i < sm_graph_tensor_count(g); i++) {
-        const char *name;
-        sm_role role;
-        sm_tensor src;
-        void *a, *b;
-        sm_tensor_info(g, i, &name, NULL, &role, NULL, NULL);
-        if (role != SM_ROLE_PARAM) continue;
-        sm_status s = sm_graph_find(from->m.g, name, &src);
-        if (!s) s = sm_runtime_data(from->rt, src, &a);
-        if (!s) s = sm_runtime_data(to->rt, i, &b);
-        if (s) return s;
-        memcpy(b, a, (size_t)sm_tensor_numel(g, i) * sizeof(float));
-    }
-    return SM_OK;
-}
-
 static sm_status run_batch(sm_session *s, const int32_t *x, const int32_t *y, size_t n, float *loss)
 {
     sm_status st = sm_runtime_set(s->rt, s->m.io.tokens, x, n * sizeof *x);
@@ -233,7 +213,7 @@ static sm_status run_batch(sm_session *s, const int32_t *x, const int32_t *y, si
 static sm_status validate(sm_session *train, sm_session *eval, const sm_dataset *d, sm_dist *dist, int B, int T,
                           int batches, double *out)
 {
-    sm_status s = copy_params(train, eval);
+    sm_status s = sm_runtime_copy_params(eval->rt, train->rt);
     const size_t rows = (size_t)(B / dist->size) * (size_t)T, mine = (size_t)dist->rank * rows;
     int32_t *x = malloc(sizeof *x * (size_t)B * (size_t)T * 2), *y = x + (size_t)B * T;
     if (!x) return SM_ERR_NOMEM;
