@@ -72,6 +72,17 @@ void sm_gemm_bf16_force_portable(int on);
 void sm_gemm_bf16_ref(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const void *A, sm_dtype a_type,
                       int64_t lda, const void *B, sm_dtype b_type, int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* The team product of a gemm-based kernel (matmul, linear, lm_head_ce) under the plan's precision
+ * policy: bf16 products (sm_gemm_bf16) when bf16 is set, else the f32 gemm, which widens 16-bit
+ * operands while packing. */
+static inline void sm_gemm_policy(int bf16, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const void *A,
+                                  sm_dtype a_type, int64_t lda, const void *B, sm_dtype b_type, int64_t ldb, float beta,
+                                  float *C, int64_t ldc, void *work)
+{
+    if (bf16) sm_gemm_bf16(trans_a, trans_b, M, N, K, A, a_type, lda, B, b_type, ldb, beta, C, ldc, work);
+    else sm_gemm_f32_mixed(trans_a, trans_b, M, N, K, A, a_type, lda, B, b_type, ldb, beta, C, ldc, work);
+}
+
 /* Per-thread scratch for a kernel that runs either gemm (the plan's precision policy picks). */
 static inline size_t sm_gemm_any_workspace(void)
 {

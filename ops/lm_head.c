@@ -16,7 +16,7 @@
  *    sm_gemm_kblock(R) rows; the chunks are exactly those blocks, accumulated in order (beta = 1 after
  *    the first), so every dw element sees the same additions.
  * The cost: the backward recomputes the logits (one more gemm of R x V x C, a third more head FLOPs).
- * Under the bf16 precision policy the products are bf16 (head_gemm), as linear's are: the logits and dx
+ * Under the bf16 precision policy the products are bf16 (sm_gemm_policy), as linear's are: the logits and dx
  * are still bitwise the unfused path's, dw equals it up to the grouping of its f32 sums (the chunks are
  * the f32 gemm's K blocks, not the bf16 gemm's, so the workspace is the same under every policy). */
 #include <math.h>
@@ -38,14 +38,6 @@ static head_dims dims_of(const sm_tensor_rec *x, const sm_tensor_rec *w)
     d.R = sm_rec_numel(x) / d.C;
     d.rows = sm_gemm_kblock(d.R);
     return d;
-}
-
-/* The head's products: C = op(A)·op(B) (+ C when beta = 1), in bf16 under the bf16 policy. */
-static void head_gemm(const sm_kernel_args *k, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
-                      int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
-{
-    if (k->bf16) sm_gemm_bf16(ta, tb, M, N, K, A, SM_F32, lda, B, SM_F32, ldb, beta, C, ldc, k->work);
-    else sm_gemm_f32(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, k->work);
 }
 
 static sm_status shape_common(const sm_graph *g, const sm_node *n, const sm_tensor_rec *out)
@@ -107,7 +99,8 @@ static void head_forward(const sm_kernel_args *k)
     float *logits = (float *)(loss + d.R);
     for (int64_t r0 = 0; r0 < d.R; r0 += d.rows) {
         int64_t m = d.R - r0 < d.rows ? d.R - r0 : d.rows;
-        head_gemm(k, 0, 1, m, d.V, d.C, x + r0 * d.C, d.C, w, d.C, 0.0f, logits, d.V);
+        sm_gemm_policy(k->bf16, 0, 1, m, d.V, d.C, x + r0 * d.C, SM_F32, d.C, w, SM_F32, d.C, 0.0f, logits, d.V,
+                       k->work);
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < m; i++) {
             int counted;
@@ -206,11 +199,12 @@ static void head_bwd_forward(const sm_kernel_args *k)
     float scale = n ? *(const float *)k->x[3] / (float)n : 0.0f;
     for (int64_t r0 = 0; r0 < d.R; r0 += d.rows) {
         int64_t m = d.R - r0 < d.rows ? d.R - r0 : d.rows;
-        head_gemm(k, 0, 1, m, d.V, d.C, x + r0 * d.C, d.C, w, d.C, 0.0f, dl, d.V);
+        sm_gemm_policy(k->bf16, 0, 1, m, d.V, d.C, x + r0 * d.C, SM_F32, d.C, w, SM_F32, d.C, 0.0f, dl, d.V, k->work);
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < m; i++) sm_ce_row_grad(dl + i * d.V, tg[r0 + i], d.V, scale, dl + i * d.V);
-        head_gemm(k, 0, 0, m, d.C, d.V, dl, d.V, w, d.C, 0.0f, dx + r0 * d.C, d.C);
-        head_gemm(k, 1, 0, d.V, d.C, m, dl, d.V, x + r0 * d.C, d.C, r0 ? 1.0f : 0.0f, dw, d.C);
+        sm_gemm_policy(k->bf16, 0, 0, m, d.C, d.V, dl, SM_F32, d.V, w, SM_F32, d.C, 0.0f, dx + r0 * d.C, d.C, k->work);
+        sm_gemm_policy(k->bf16, 1, 0, d.V, d.C, m, dl, SM_F32, d.V, x + r0 * d.C, SM_F32, d.C, r0 ? 1.0f : 0.0f, dw, d.C,
+                       k->work);
     }
 }
 

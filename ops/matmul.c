@@ -17,9 +17,8 @@
 static void mm_gemm(const sm_kernel_args *k, bool team, int ta, int tb, int64_t M, int64_t N, int64_t K, const void *A,
                     sm_dtype at, int64_t lda, const void *B, sm_dtype bt, int64_t ldb, float beta, float *C, int64_t ldc)
 {
-    if (k->bf16 && team) sm_gemm_bf16(ta, tb, M, N, K, A, at, lda, B, bt, ldb, beta, C, ldc, k->work);
+    if (team) sm_gemm_policy(k->bf16, ta, tb, M, N, K, A, at, lda, B, bt, ldb, beta, C, ldc, k->work);
     else if (k->bf16) sm_gemm_bf16_ref(ta, tb, M, N, K, A, at, lda, B, bt, ldb, beta, C, ldc);
-    else if (team) sm_gemm_f32_mixed(ta, tb, M, N, K, A, at, lda, B, bt, ldb, beta, C, ldc, k->work);
     else sm_gemm_f32_mixed_ref(ta, tb, M, N, K, A, at, lda, B, bt, ldb, beta, C, ldc);
 }
 
