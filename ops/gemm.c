@@ -44,22 +44,7 @@ size_t sm_gemm_workspace(void) {
     return (bytes + 63) & ~(size_t)63;
 }
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 int64_t sm_gemm_kblock(int64_t K) { return K > 0 ? cdiv(K, cdiv(K, SM_GEMM_KC)) : 0; }
-
-/* Rows [lo, hi) of n for part idx of parts: contiguous, sizes differ by at most one. */
-static void split(int64_t n, int parts, int idx, int64_t *lo, int64_t *hi) {
-    *lo = n * idx / parts;
-    *hi = n * (idx + 1) / parts;
-}
-
-/* C rows [r0, r1) := beta * C, elementwise (beta = 0 writes zeros even over NaN/garbage). */
-static void scale_rows(int64_t r0, int64_t r1, int64_t N, float beta, float *C, int64_t ldc) {
-    for (int64_t i = r0; i < r1; i++)
-        for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
-}
 
 /* One tile at C (mr x nr valid). Full tiles go straight to C; edge tiles are computed into a
  * zero-padded scratch tile and merged with the same single add, so they round identically. */

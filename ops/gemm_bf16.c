@@ -14,6 +14,7 @@
 #include "../base/fp16.h"
 #include "gemm.h"
 #include "gemm_bf16_impl.h"
+#include "gemm_impl.h"
 
 #define KC 768          /* max depth of a K block (even) */
 #define NB 16           /* max B-block width, in NR slivers */
@@ -29,9 +30,6 @@ size_t sm_gemm_bf16_workspace(void) {
     size_t bytes = (size_t)(BBLOCK_WORDS + APART_WORDS) * sizeof(uint32_t);
     return (bytes + 63) & ~(size_t)63;
 }
-
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 int64_t sm_gemm_bf16_kblock(int64_t K) {
     if (K <= 0) return 0;
@@ -222,16 +220,6 @@ static void pack_b(int tb, const void *B, sm_dtype t, int64_t ldb, int64_t p0, i
 }
 
 /* ---- driver ---- */
-
-static void split(int64_t n, int parts, int idx, int64_t *lo, int64_t *hi) {
-    *lo = n * idx / parts;
-    *hi = n * (idx + 1) / parts;
-}
-
-static void scale_rows(int64_t r0, int64_t r1, int64_t N, float beta, float *C, int64_t ldc) {
-    for (int64_t i = r0; i < r1; i++)
-        for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
-}
 
 /* One tile at C (mr x nr valid); edge tiles go through a scratch tile and the same single add. */
 static void tile(sm_bf16_micro_fn *micro, int mr, int nr, int64_t kp, const uint32_t *ap, const uint32_t *bp,

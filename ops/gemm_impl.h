@@ -49,4 +49,21 @@ void sm_gemm_micro(int rows, int64_t kc, const float *ap, const float *bp, float
 /* The row count of the kernel that sm_gemm_micro runs for mr valid rows (the smallest one >= mr). */
 int sm_gemm_micro_rows(int mr);
 
+/* ---- the team drivers' arithmetic (gemm.c, gemm_bf16.c) ---- */
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Rows [lo, hi) of n for part idx of parts: contiguous, sizes differ by at most one. */
+static inline void split(int64_t n, int parts, int idx, int64_t *lo, int64_t *hi) {
+    *lo = n * idx / parts;
+    *hi = n * (idx + 1) / parts;
+}
+
+/* C rows [r0, r1) := beta * C, elementwise (beta = 0 writes zeros even over NaN/garbage). */
+static inline void scale_rows(int64_t r0, int64_t r1, int64_t N, float beta, float *C, int64_t ldc) {
+    for (int64_t i = r0; i < r1; i++)
+        for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+}
+
 #endif
